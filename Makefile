@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make train` and `make test`. Each sets up what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+# A pinned CPU build installs quickly; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install train test test-all lint format bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	# compat mode keeps hydra_plugins/ discoverable from an editable install
+	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: install
+	$(BIN)/lapp train $(ARGS)
+
+test: install
+	$(BIN)/pytest -q $(ARGS)
+
+test-all: install
+	$(BIN)/pytest -q -m "" $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	find . -name __pycache__ -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -1,0 +1,159 @@
+"""The one place where config becomes objects (``hydra.utils.instantiate``).
+
+Each ``build_*`` receives the config node it needs plus run-time objects (the DataSpec, the run
+directory) explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_app.data.spec import DataSpec
+from lightning_app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers (safe for checkpoints and JSON)."""
+    if isinstance(node, DictConfig) or OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    return node
+
+
+def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
+    """instantiate with a ConfigError naming the key when the target cannot be built."""
+    try:
+        # Run-time objects (the DataSpec, callbacks) are passed to the built factory, not merged
+        # into the config, where Hydra would convert them to config nodes.
+        built = instantiate(node, _convert_="all", _partial_=True) if kwargs else instantiate(node, _convert_="all")
+        return built(**kwargs) if kwargs else built
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 - re-raised as a user-facing error naming the key
+        from hydra.errors import InstantiationException
+
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        raise ConfigError(f"{key}: cannot build {target or 'object'}: {type(cause).__name__}: {cause}") from err
+
+
+def build_datamodule(data_cfg: Any, preprocessing_cfg: Any, augmentation_cfg: Any | None = None):
+    """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
+
+    Accepts config nodes or the plain dicts stored in a checkpoint.
+    """
+    from lightning_app.data.augmentation import build_augmentation
+    from lightning_app.data.datamodule import ArrayDataModule
+
+    data_cfg = OmegaConf.create(plain(data_cfg))
+    source = _instantiate(data_cfg.source, "data.source")
+    return ArrayDataModule(
+        source=source,
+        split=plain(data_cfg.split),
+        loader=plain(data_cfg.loader),
+        preprocessing=plain(preprocessing_cfg),
+        augment=build_augmentation(plain(augmentation_cfg)) if augmentation_cfg is not None else None,
+    )
+
+
+def build_network(model_cfg: DictConfig, spec: DataSpec):
+    """The plain ``nn.Module`` named by ``model._target_``; shape facts come from ``spec``."""
+    return _instantiate(model_cfg, "model", spec=spec)
+
+
+def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec):
+    """Wrap the network for training; checkpoints keep plain config only."""
+    from lightning_app.models.module import LitModel
+
+    hparams = {
+        "model": plain(cfg.model),
+        "spec": spec.to_dict(),
+        "transform": transform.state(),
+        "optimizer": plain(cfg.optimizer),
+        "scheduler": plain(cfg.scheduler),
+        "seed": cfg.seed,
+        "data": plain(cfg.data),
+        "preprocessing": plain(cfg.preprocessing),
+    }
+    return LitModel(
+        net=net,
+        transform=transform,
+        task=spec.task,
+        num_outputs=spec.num_outputs,
+        optimizer=_instantiate(cfg.optimizer, "optimizer"),
+        scheduler=hparams["scheduler"],
+        monitor=cfg.monitor.metric,
+        hparams=hparams,
+    )
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    loggers = []
+    for name, node in (cfg.logger or {}).items():
+        if node is None:
+            continue
+        if name == "mlflow":
+            try:
+                import mlflow  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "logger=mlflow: the mlflow package is not installed; "
+                    "install the extra (pip install 'lapp-ml[mlflow]') or choose logger=csv, tensorboard or none"
+                ) from None
+        loggers.append(_instantiate(node, f"logger.{name}"))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
+    """The run-directory checkpoint callback plus the configured extras."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from lightning_app.training.callbacks import ReseedEachEpoch
+
+    callbacks: list = [
+        ModelCheckpoint(
+            dirpath=str(run_dir / "checkpoints"),
+            filename="best",
+            monitor=cfg.monitor.metric,
+            mode=cfg.monitor.mode,
+            save_top_k=1,
+            save_last=cfg.checkpoint.save_last,
+            every_n_epochs=cfg.checkpoint.every_n_epochs,
+            enable_version_counter=False,
+            auto_insert_metric_name=False,
+        )
+    ]
+    if cfg.seed is not None:
+        callbacks.append(ReseedEachEpoch(cfg.seed))
+    for name, node in (cfg.callbacks or {}).items():
+        if node is None:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            log.info("callbacks.lr_monitor skipped: it needs a logger (logger=none)")
+            continue
+        callbacks.append(_instantiate(node, f"callbacks.{name}"))
+    return callbacks
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path):
+    from lightning_app.training.checkpoint_io import AtomicCheckpointIO
+
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True, enum_to_str=True)
+    progress = any(type(cb).__name__.endswith("ProgressBar") for cb in callbacks)
+    return _instantiate(
+        OmegaConf.create(trainer_cfg),
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=progress and trainer_cfg["enable_progress_bar"],
+    )

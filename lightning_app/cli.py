@@ -1,0 +1,37 @@
+"""`lapp <stage> [hydra overrides]`: dispatch to the stage's Hydra app.
+
+Only the chosen stage's module is imported, and each imports torch/Lightning inside its task
+function, so `lapp train --help` and `lapp train --cfg job` answer fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+STAGES: dict[str, tuple[str, str]] = {
+    "train": ("lightning_app.train", "fit and test a model from composed configs"),
+    "eval": ("lightning_app.evaluate", "recompute a run's test metrics from its checkpoint"),
+}
+
+USAGE = "usage: lapp <stage> [overrides...] [--help | --cfg job | -m]\n\nstages:\n" + "\n".join(
+    f"  {name:<8} {desc}" for name, (_, desc) in STAGES.items()
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        sys.exit(0 if argv else 2)
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(STAGES[stage][0])
+    sys.argv = [f"lapp-{stage}", *rest]
+    module.main()
+
+
+if __name__ == "__main__":
+    main()

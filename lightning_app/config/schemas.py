@@ -1,0 +1,308 @@
+"""One dataclass schema per config-group option.
+
+Each YAML option starts its defaults list with ``/schema/<group>/<name>@_here_``, so Hydra
+checks key names, types and enum choices while composing, and a bad override fails with the
+full key, the value and what is allowed. Import cost: dataclasses and omegaconf only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    gelu = "gelu"
+    tanh = "tanh"
+    silu = "silu"
+    leaky_relu = "leaky_relu"
+
+
+class Pool(str, Enum):
+    max = "max"
+    avg = "avg"
+    none = "none"
+
+
+class Cell(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
+
+
+class Normalize(str, Enum):
+    standard = "standard"
+    minmax = "minmax"
+    robust = "robust"
+    none = "none"
+
+
+class Impute(str, Enum):
+    mean = "mean"
+    median = "median"
+    constant = "constant"
+
+
+class SchedulerName(str, Enum):
+    none = "none"
+    cosine = "cosine"
+    step = "step"
+    onecycle = "onecycle"
+    plateau = "plateau"
+
+
+class MonitorMode(str, Enum):
+    auto = "auto"
+    min = "min"
+    max = "max"
+
+
+# -- data -------------------------------------------------------------------------------------
+@dataclass
+class SplitConf:
+    val: float = 0.15
+    test: float = 0.15
+    stratify: bool = True
+    seed: int = 42
+
+
+@dataclass
+class LoaderConf:
+    batch_size: int = 32
+    eval_batch_size: int = 512
+    shuffle: bool = True
+    drop_last: bool = False
+
+
+@dataclass
+class DataConf:
+    name: str = MISSING
+    source: Any = MISSING  # a source object's config: `_target_` plus its arguments
+    split: SplitConf = field(default_factory=SplitConf)
+    loader: LoaderConf = field(default_factory=LoaderConf)
+
+
+@dataclass
+class DigitsSourceConf:
+    _target_: str = "lightning_app.data.sources.digits.DigitsSource"
+    as_image: bool = True
+
+
+@dataclass
+class SyntheticSourceConf:
+    _target_: str = "lightning_app.data.sources.synthetic.SyntheticSource"
+    task: str = "classification"
+    num_samples: int = 512
+    num_features: int = 8
+    num_classes: int = 3
+    input_kind: str = "tabular"
+    noise: float = 0.5
+    seed: int = 0
+
+
+@dataclass
+class PreprocessingConf:
+    normalize: Normalize = Normalize.standard
+    impute: Impute = Impute.mean
+    fill_value: float = 0.0
+
+
+@dataclass
+class AugmentationConf:
+    name: str = "none"
+
+
+# -- models -----------------------------------------------------------------------------------
+@dataclass
+class MLPConf:
+    _target_: str = "lightning_app.models.mlp.MLP"
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 64])
+    activation: Activation = Activation.relu
+    dropout: float = 0.0
+    batch_norm: bool = False
+    embed_dim: int = 64
+
+
+@dataclass
+class CNNConf:
+    _target_: str = "lightning_app.models.cnn.CNN"
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 3
+    pool: Pool = Pool.max
+    activation: Activation = Activation.relu
+    batch_norm: bool = True
+    dropout: float = 0.0
+    hidden_size: int = 64
+
+
+@dataclass
+class RNNConf:
+    _target_: str = "lightning_app.models.rnn.RNN"
+    cell: Cell = Cell.lstm
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    embed_dim: int = 64
+
+
+@dataclass
+class TransformerConf:
+    _target_: str = "lightning_app.models.transformer.Transformer"
+    width: int = 64
+    heads: int = 4
+    layers: int = 2
+    mlp_ratio: float = 2.0
+    dropout: float = 0.1
+    patch_size: int = 2
+
+
+# -- optimization -----------------------------------------------------------------------------
+@dataclass
+class SGDConf:
+    _target_: str = "torch.optim.SGD"
+    _partial_: bool = True
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdamConf:
+    _target_: str = "torch.optim.Adam"
+    _partial_: bool = True
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdamWConf(AdamConf):
+    _target_: str = "torch.optim.AdamW"
+    weight_decay: float = 0.01
+
+
+@dataclass
+class SchedulerConf:
+    name: SchedulerName = SchedulerName.none
+    warmup_epochs: float = 0.0  # linear warmup length (fractions allowed); not with plateau
+    min_lr: float = 0.0  # cosine floor / plateau floor
+    step_size: int = 10  # step: epochs between decays
+    gamma: float = 0.1  # step and plateau: decay factor
+    max_lr: float | None = None  # onecycle peak; null = the optimizer's lr
+    pct_start: float = 0.3  # onecycle: share of steps spent increasing
+    patience: int = 5  # plateau: epochs without improvement before decaying
+    mode: MonitorMode = MonitorMode.auto  # plateau: auto follows monitor.mode
+
+
+# -- trainer, callbacks, logging ----------------------------------------------------------------
+@dataclass
+class TrainerConf:
+    _target_: str = "pytorch_lightning.Trainer"
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: Any = "auto"
+    num_nodes: int = 1
+    precision: Any = "32-true"
+    max_epochs: int = 20
+    min_epochs: int | None = None
+    max_steps: int = -1
+    max_time: str | None = None
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1
+    deterministic: Any = False
+    benchmark: bool | None = None
+    check_val_every_n_epoch: int = 1
+    log_every_n_steps: int = 50
+    num_sanity_val_steps: int = 0
+    fast_dev_run: Any = False
+    overfit_batches: float = 0.0
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    enable_progress_bar: bool = True
+    enable_model_summary: bool = True
+    profiler: Any = None
+    use_distributed_sampler: bool = False  # our loaders shard per rank themselves
+    sync_batchnorm: bool = False
+
+
+@dataclass
+class CheckpointConf:
+    save_last: bool = True
+    every_n_epochs: int = 1
+
+
+@dataclass
+class MonitorConf:
+    metric: str = "auto"  # auto: val/acc (classification) or val/loss (regression)
+    mode: MonitorMode = MonitorMode.auto  # auto: max for acc/f1/r2, min otherwise
+
+
+@dataclass
+class PathsConf:
+    output_dir: str = "outputs"
+    data_dir: str = "data"
+    run_dir: str = MISSING
+
+
+@dataclass
+class TrainConf:
+    task_name: str = "train"
+    seed: int | None = 42
+    data: Any = MISSING
+    preprocessing: Any = MISSING
+    augmentation: Any = MISSING
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = MISSING
+    trainer: Any = MISSING
+    callbacks: Any = field(default_factory=dict)
+    logger: Any = field(default_factory=dict)
+    paths: PathsConf = field(default_factory=PathsConf)
+    monitor: MonitorConf = field(default_factory=MonitorConf)
+    checkpoint: CheckpointConf = field(default_factory=CheckpointConf)
+    run_test: bool = True  # test the best checkpoint after fitting
+    resume: str | None = None  # a run directory to continue from its last checkpoint
+    threads: int | None = None  # torch intra-op threads; null keeps torch's default
+
+
+@dataclass
+class EvalConf:
+    task_name: str = "eval"
+    run_dir: str | None = None
+    ckpt_path: str | None = None
+    split: str = "test"
+    paths: PathsConf = field(default_factory=PathsConf)
+    threads: int | None = None
+
+
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "data": {"base": DataConf},
+    "data_source": {"digits": DigitsSourceConf, "synthetic": SyntheticSourceConf},
+    "preprocessing": {"base": PreprocessingConf},
+    "augmentation": {"base": AugmentationConf},
+    "model": {"mlp": MLPConf, "cnn": CNNConf, "rnn": RNNConf, "transformer": TransformerConf},
+    "optimizer": {"sgd": SGDConf, "adam": AdamConf, "adamw": AdamWConf},
+    "scheduler": {"base": SchedulerConf},
+    "trainer": {"base": TrainerConf},
+}
+
+PRIMARY_SCHEMAS: dict[str, type] = {"train_schema": TrainConf, "eval_schema": EvalConf}
+
+
+def register_configs() -> None:
+    """Register every schema in Hydra's ConfigStore (idempotent; call before composing)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for group, options in GROUP_SCHEMAS.items():
+        for name, node in options.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+    for name, node in PRIMARY_SCHEMAS.items():
+        cs.store(name=name, node=node)

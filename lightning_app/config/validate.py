@@ -1,0 +1,111 @@
+"""Cross-field rules, checked in one place; every problem is collected into one ConfigError.
+
+Hydra's schemas already check key names, types and enum choices while composing; this module
+checks what spans several keys or needs the data (the DataSpec).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lightning_app.errors import ConfigError
+
+CLASSIFICATION_METRICS = ("loss", "acc", "f1")
+REGRESSION_METRICS = ("loss", "mse", "mae", "r2")
+MAXIMIZED = ("acc", "f1", "r2")
+BUILTIN_MODELS = {
+    "lightning_app.models.mlp.MLP": "mlp",
+    "lightning_app.models.cnn.CNN": "cnn",
+    "lightning_app.models.rnn.RNN": "rnn",
+    "lightning_app.models.transformer.Transformer": "transformer",
+}
+
+
+def _check(problems: list[str], ok: bool, message: str) -> None:
+    if not ok:
+        problems.append(message)
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Rules that need only the config. Raises ConfigError listing every problem."""
+    p: list[str] = []
+    split = cfg.data.split
+    for key in ("val", "test"):
+        _check(p, 0.0 <= split[key] < 1.0, f"data.split.{key}={split[key]}: must be in [0, 1)")
+    _check(p, split.val + split.test < 1.0, f"data.split.val + data.split.test = {split.val + split.test}: must be < 1 (train needs rows)")
+    for key in ("batch_size", "eval_batch_size"):
+        _check(p, cfg.data.loader[key] >= 1, f"data.loader.{key}={cfg.data.loader[key]}: must be >= 1")
+    _check(p, cfg.optimizer.lr > 0, f"optimizer.lr={cfg.optimizer.lr}: must be > 0")
+    dropout = cfg.model.get("dropout") if "_target_" in cfg.model else None
+    if dropout is not None:
+        _check(p, 0.0 <= dropout < 1.0, f"model.dropout={dropout}: must be in [0, 1)")
+    t = cfg.trainer
+    _check(p, t.max_epochs >= 1 or t.max_epochs == -1, f"trainer.max_epochs={t.max_epochs}: must be >= 1 (or -1 with trainer.max_steps)")
+    s = cfg.scheduler
+    _check(p, s.warmup_epochs >= 0, f"scheduler.warmup_epochs={s.warmup_epochs}: must be >= 0")
+    _check(p, not (s.name == "plateau" and s.warmup_epochs > 0), "scheduler.warmup_epochs: not supported with scheduler=plateau; use cosine, step or onecycle for warmup")
+    _check(p, 0.0 < s.pct_start < 1.0, f"scheduler.pct_start={s.pct_start}: must be in (0, 1)")
+    _check(p, s.step_size >= 1, f"scheduler.step_size={s.step_size}: must be >= 1")
+    _check(p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null")
+    if p:
+        raise ConfigError(p)
+
+
+def resolve_monitor(metric: str, mode: str, task: str) -> tuple[str, str]:
+    """Turn ``auto`` into the task's default and check the metric is one the task logs."""
+    if metric == "auto":
+        metric = "val/acc" if task == "classification" else "val/loss"
+    allowed_names = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    allowed = [f"{stage}/{m}" for stage in ("val", "train") for m in allowed_names]
+    if metric not in allowed:
+        raise ConfigError(f"monitor.metric={metric!r}: a {task} run logs {allowed}")
+    if mode == "auto":
+        mode = "max" if metric.split("/")[-1] in MAXIMIZED else "min"
+    return metric, mode
+
+
+def _model_problems(model_cfg: DictConfig, spec) -> list[str]:
+    """Does the chosen built-in model fit the data's shape?"""
+    name = BUILTIN_MODELS.get(model_cfg.get("_target_"))
+    p: list[str] = []
+    shape = tuple(spec.input_shape)
+    if spec.input_kind == "tokens" and name in ("mlp", "rnn", "transformer"):
+        _check(p, bool(spec.vocab_size), "model: token input needs a vocabulary size from the data source")
+    if name == "cnn":
+        if len(shape) != 3:
+            p.append(
+                f"model=cnn needs image input (C, H, W) but the data gives {spec.input_kind} input of shape "
+                f"{list(shape)}: use model=mlp, rnn or transformer, or an image source"
+            )
+        else:
+            blocks = len(model_cfg.channels)
+            side = min(shape[1:])
+            pooled = side if model_cfg.pool == "none" else side // 2**blocks
+            _check(p, pooled >= 1, f"model.channels has {blocks} pooling blocks but the image is {shape[1]}x{shape[2]}: "
+                   f"at most {side.bit_length() - 1} blocks fit, or set model.pool=none")
+            _check(p, model_cfg.kernel_size % 2 == 1, f"model.kernel_size={model_cfg.kernel_size}: must be odd")
+    if name == "transformer":
+        _check(p, model_cfg.width % model_cfg.heads == 0,
+               f"model.width={model_cfg.width} must be divisible by model.heads={model_cfg.heads}")
+        if len(shape) == 3 and spec.input_kind != "tokens":
+            ps = model_cfg.patch_size
+            _check(p, shape[1] % ps == 0 and shape[2] % ps == 0,
+                   f"model.patch_size={ps} must divide the image size {shape[1]}x{shape[2]}")
+    if name == "rnn":
+        _check(p, model_cfg.num_layers >= 1, f"model.num_layers={model_cfg.num_layers}: must be >= 1")
+    return p
+
+
+def validate_against_data(cfg: DictConfig, spec) -> dict[str, Any]:
+    """Rules that need the DataSpec; returns the resolved monitor ``{metric, mode}``."""
+    problems = _model_problems(cfg.model, spec)
+    try:
+        metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, spec.task)
+    except ConfigError as err:
+        problems += err.problems
+        metric, mode = None, None
+    if problems:
+        raise ConfigError(problems)
+    return {"metric": metric, "mode": mode}

@@ -1,0 +1,96 @@
+"""Batches sliced straight from in-memory tensors.
+
+A ``DataLoader(TensorDataset)`` indexes and collates one sample at a time, which on small data
+costs more than the model. Here the sampler yields whole index batches and the dataset gathers
+them with one tensor index, so a batch costs one gather.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class TensorBatchDataset(Dataset):
+    """``dataset[index_tensor] -> (x[index], y[index])``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.y[index]
+
+
+class EpochBatchSampler(Sampler[torch.Tensor]):
+    """Yields index batches; the order depends only on ``seed`` and the epoch.
+
+    Lightning calls :meth:`set_epoch` with the restored epoch number, so a resumed run sees the
+    same batches as an uninterrupted one. With ``world_size > 1`` each rank takes a disjoint,
+    strided share of every epoch's permutation (equal shares when ``drop_last``).
+    """
+
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.num_rows, self.batch_size = num_rows, batch_size
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rows(self) -> torch.Tensor:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.num_rows, generator=gen)
+        else:
+            order = torch.arange(self.num_rows)
+        if self.world_size > 1:
+            # Training ranks must step in lockstep (equal shares); evaluation keeps every row.
+            order = order[self.rank :: self.world_size]
+            if self.drop_last:
+                order = order[: self.num_rows // self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        rows = self._rows()
+        stop = len(rows) - len(rows) % self.batch_size if self.drop_last else len(rows)
+        for start in range(0, stop, self.batch_size):
+            yield rows[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        n = len(range(self.rank, self.num_rows, self.world_size))
+        if self.drop_last:
+            n = self.num_rows // self.world_size
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def batch_loader(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    drop_last: bool = False,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataLoader:
+    """A DataLoader over in-memory tensors that gathers a whole batch per step."""
+    sampler = EpochBatchSampler(len(y), batch_size, shuffle, drop_last, seed, rank, world_size)
+    # batch_size=None: each sampler item is already a batch of indices; no per-sample collate.
+    return DataLoader(TensorBatchDataset(x, y), sampler=sampler, batch_size=None)

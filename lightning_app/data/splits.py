@@ -1,0 +1,80 @@
+"""Seeded, optionally stratified train/val/test splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightning_app.errors import DataError
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _ratio_split(idx: np.ndarray, y: np.ndarray | None, fractions: list[float], rng) -> list[np.ndarray]:
+    """Split ``idx`` into len(fractions)+1 parts; the last part takes the remainder."""
+    groups = [idx] if y is None else [idx[y[idx] == c] for c in np.unique(y[idx])]
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    for group in groups:
+        group = rng.permutation(group)
+        start = 0
+        for i, frac in enumerate(fractions):
+            count = int(round(frac * len(group)))
+            parts[i].append(group[start : start + count])
+            start += count
+        parts[-1].append(group[start:])
+    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
+
+
+def split_indices(
+    y: np.ndarray,
+    val: float,
+    test: float,
+    stratify: bool,
+    seed: int,
+    given: np.ndarray | None = None,
+) -> SplitIndices:
+    """Assign every row to train, val or test.
+
+    Args:
+        y: targets, used for stratification (classification only).
+        val: fraction of rows for validation.
+        test: fraction of rows for test; ignored when ``given`` marks test rows.
+        stratify: keep class proportions equal across splits.
+        seed: generator seed; the same seed gives the same split.
+        given: optional per-row ``train``/``val``/``test`` labels from the source. Rows it marks
+            val or test stay there; missing val/test parts are carved from its train rows.
+
+    Raises:
+        DataError: when a split would be empty.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    strat = y if stratify else None
+    if given is None:
+        val_idx, test_idx, train_idx = _ratio_split(np.arange(n), strat, [val, test], rng)
+    else:
+        given = np.asarray(given).astype(str)
+        train_pool = np.flatnonzero(given == "train")
+        val_idx = np.flatnonzero(given == "val")
+        test_idx = np.flatnonzero(given == "test")
+        carve = [val if len(val_idx) == 0 else 0.0, test if len(test_idx) == 0 else 0.0]
+        carved_val, carved_test, train_idx = _ratio_split(train_pool, strat, carve, rng)
+        val_idx = val_idx if len(val_idx) else carved_val
+        test_idx = test_idx if len(test_idx) else carved_test
+    result = SplitIndices(train=train_idx, val=val_idx, test=test_idx)
+    empty = [name for name, size in result.sizes().items() if size == 0]
+    if empty:
+        raise DataError(
+            f"split {', '.join(empty)} is empty with {n} rows, data.split.val={val}, "
+            f"data.split.test={test}: use more data or larger fractions"
+        )
+    return result

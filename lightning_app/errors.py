@@ -1,0 +1,34 @@
+"""Exception types of the project.
+
+Every error a user can cause (config, data, request) is one of these, so entry points can
+print the message without a traceback and exit non-zero.
+"""
+
+from __future__ import annotations
+
+
+class LappError(Exception):
+    """Base class for errors caused by user input; the CLI prints them without a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(LappError):
+    """One or more configuration problems, reported together.
+
+    Args:
+        problems: one line per problem, each naming the full key, the value and what is allowed.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class DataError(LappError):
+    """The data cannot be read or used as configured."""
+
+
+class RunDirError(LappError):
+    """A run directory or one of its artifacts is missing or unusable."""

@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` networks built from a model config and the DataSpec."""

@@ -1,0 +1,1 @@
+"""Training helpers: callbacks, checkpoint I/O, monitor resolution, checkpoint loading."""
