@@ -1,0 +1,1 @@
+"""Deployment stage: ONNX export and verification, benchmarks, report, serving."""
