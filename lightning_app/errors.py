@@ -32,3 +32,19 @@ class DataError(LappError):
 
 class RunDirError(LappError):
     """A run directory or one of its artifacts is missing or unusable."""
+
+
+class ExportError(LappError):
+    """A model cannot be exported or its exported artifact fails verification."""
+
+
+class ParityError(ExportError):
+    """An exported artifact disagrees with the torch model beyond the configured tolerance."""
+
+
+class CompressionError(LappError):
+    """A compression step cannot be applied as configured (model, calibration data, teacher)."""
+
+
+class SweepError(LappError):
+    """A hyperparameter sweep cannot start or must stop (study mismatch, too many failures)."""
