@@ -34,6 +34,23 @@ class RunDirError(LappError):
     """A run directory or one of its artifacts is missing or unusable."""
 
 
+class ArtifactError(LappError):
+    """A model artifact cannot be served: not ONNX, unreadable, or not the exported contract."""
+
+
+class RequestError(LappError):
+    """A request to the model server (or a row of a `lapp predict` file) is unusable.
+
+    Args:
+        message: what was wrong and what is allowed.
+        status: the HTTP status it maps to (400 malformed, 401 key, 413 too large, 422 invalid).
+    """
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
 class ExportError(LappError):
     """A model cannot be exported or its exported artifact fails verification."""
 

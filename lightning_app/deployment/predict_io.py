@@ -1,0 +1,325 @@
+"""Instances in, predictions out: the request format shared by `lapp serve` and `lapp predict`.
+
+An *instance* is one sample in the form the model's input spec asks for: a list of numbers
+(flat features, or a nested image/sequence array), an object of named columns (tabular), a
+token-id list or a string (text). :class:`InputParser` turns a list of them into the raw input
+array of the artifact, or raises a :class:`RequestError` naming the instance, what was wrong and
+what is expected. Missing values (``null``) become NaN, imputed inside the graph, only when the
+model's preprocessing imputes. Import cost: numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from lightning_app.deployment.served_model import ModelInfo
+from lightning_app.errors import RequestError
+
+IMPUTING = ("mean", "median", "constant", "most_frequent")
+
+
+def missing_allowed(preprocessing: dict[str, Any]) -> bool:
+    """Whether the fitted preprocessing fills missing values (NaN) inside the graph."""
+    if "allow_missing" in preprocessing:
+        return bool(preprocessing["allow_missing"])
+    transform = preprocessing.get("feature_transform") or {}
+    if transform.get("identity", not transform):
+        return False
+    return (preprocessing.get("config") or {}).get("impute") in IMPUTING
+
+
+def _object_array(obj: list) -> np.ndarray | None:
+    """Nested lists as an object array, or None when ragged (rows of different lengths)."""
+    try:
+        arr = np.array(obj, dtype=object)
+    except ValueError:
+        return None
+    return None if any(isinstance(v, list) for v in arr.reshape(-1)) else arr
+
+
+def _shape(obj: Any) -> str:
+    """Nested-list shape of one instance, for error messages (``[3, 4]``, ``scalar``)."""
+    dims = []
+    while isinstance(obj, list):
+        dims.append(len(obj))
+        if not obj:
+            break
+        obj = obj[0]
+    return str(dims) if dims else f"a {type(obj).__name__}"
+
+
+class InputParser:
+    """Validates instances against an artifact's input spec and stacks them into one array.
+
+    Args:
+        info: the artifact's metadata.
+        dtype: the artifact's input dtype (float32 or int64).
+        shape: the per-sample input shape.
+        text_encoder: optional callable ``list[str] -> int64 array (n, max_len)`` (text models).
+        frame_encoder: optional callable ``DataFrame -> float32 array (n, features)``, for
+            tabular models whose preprocessing encodes named (e.g. categorical) columns.
+    """
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        dtype: type,
+        shape: tuple[int, ...],
+        text_encoder=None,
+        frame_encoder=None,
+    ):
+        spec = info.spec
+        self.kind, self.dtype, self.shape = spec["input_kind"], np.dtype(dtype), tuple(shape)
+        self.size = math.prod(self.shape)
+        self.feature_names = tuple(spec.get("feature_names") or ())
+        self.vocab_size = spec.get("vocab_size")
+        self.allow_missing = self.dtype.kind == "f" and missing_allowed(info.preprocessing)
+        self.text_encoder, self.frame_encoder = text_encoder, frame_encoder
+        self._index = {name: i for i, name in enumerate(self.feature_names)}
+        self._where = "instances[{}]"
+
+    # -- what is expected ------------------------------------------------------------------------
+    def expected(self) -> str:
+        """One sentence saying what an instance must look like."""
+        if self.dtype.kind == "i":
+            text = " or a string" if self.text_encoder else ""
+            return f"a list of at most {self.shape[0]} integer token ids in [0, {self.vocab_size}){text}"
+        flat = (
+            f"a flat list of {self.size} numbers"
+            if len(self.shape) > 1
+            else f"a list of {self.size} numbers"
+        )
+        forms = [f"an array of shape {list(self.shape)}" if len(self.shape) > 1 else flat]
+        if len(self.shape) > 1:
+            forms.append(flat)
+        if self.feature_names:
+            forms.append(f"an object with the columns {self._names_hint()}")
+        missing = (
+            "null marks a missing value"
+            if self.allow_missing
+            else "missing values are not accepted"
+        )
+        return " or ".join(forms) + f" ({missing})"
+
+    def _names_hint(self, limit: int = 12) -> str:
+        names = list(self.feature_names)
+        return str(names) if len(names) <= limit else f"{names[:limit]}... ({len(names)} in all)"
+
+    def describe(self) -> dict[str, Any]:
+        """The input spec as served by ``GET /metadata``."""
+        return {
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "dtype": self.dtype.name,
+            "feature_names": list(self.feature_names),
+            "vocab_size": self.vocab_size,
+            "missing_values": "imputed" if self.allow_missing else "rejected",
+            "accepts_text": self.text_encoder is not None,
+            "accepts_named_columns": bool(self.feature_names) or self.frame_encoder is not None,
+            "instance": self.expected(),
+        }
+
+    def example(self) -> Any:
+        """A valid all-zero instance (for the OpenAPI docs)."""
+        if self.dtype.kind == "i":
+            return [1, 2, 3]
+        return np.zeros(self.shape).tolist()
+
+    # -- parsing ----------------------------------------------------------------------------------
+    def parse(
+        self, instances: Any, max_instances: int | None = None, where: str = "instances[{}]"
+    ) -> np.ndarray:
+        """Turn a list of instances into the artifact's raw input ``(n, *shape)``.
+
+        Args:
+            instances: the samples.
+            max_instances: more than this many answer 413.
+            where: how an error names the ``i``-th instance (``"line {}"`` for files).
+
+        Raises:
+            RequestError: 422 naming the first bad instance and what is expected; 413 when
+                there are more than ``max_instances``.
+        """
+        self._where = where
+        if not isinstance(instances, list) or not instances:
+            raise RequestError(
+                f"'instances' must be a non-empty list; each instance: {self.expected()}"
+            )
+        if max_instances is not None and len(instances) > max_instances:
+            raise RequestError(
+                f"{len(instances)} instances in one request; the limit is {max_instances}",
+                status=413,
+            )
+        first = instances[0]
+        if isinstance(first, dict):
+            return self._named(instances)
+        if isinstance(first, str):
+            return self._texts(instances)
+        if self.dtype.kind == "i":
+            return self._token_ids(instances)
+        return self._arrays(instances)
+
+    def _bad(self, i: int, what: str) -> RequestError:
+        return RequestError(f"{self._where.format(i)}: {what}; expected {self.expected()}")
+
+    def from_array(self, arr: np.ndarray, where: str = "row {}") -> np.ndarray:
+        """Validate an already numeric array ``(n, *shape)`` or ``(n, size)`` (files, NPZ)."""
+        self._where = where
+        if self.dtype.kind == "i":
+            if arr.dtype.kind not in "iu" or arr.ndim != 2:
+                raise RequestError(
+                    f"token ids must be an integer array (n, <= {self.shape[0]}), got {arr.dtype} {list(arr.shape)}"
+                )
+            return self._token_ids(arr.tolist())
+        if arr.dtype.kind not in "iuf" or not self._fits(arr.shape[1:]):
+            raise RequestError(
+                f"got a {arr.dtype} array of shape {list(arr.shape)}; each row: {self.expected()}"
+            )
+        arr = arr.reshape(len(arr), *self.shape).astype(self.dtype, copy=False)
+        self._check_values(arr)
+        return arr
+
+    def _arrays(self, instances: list) -> np.ndarray:
+        try:
+            arr = np.asarray(instances)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is None or arr.dtype.kind not in "iufO" or (arr.dtype.kind == "O" and arr.ndim < 2):
+            return self._one_by_one(instances)
+        if arr.dtype.kind == "O":
+            arr = self._object_to_float(arr, instances)
+        if arr.shape[1:] != self.shape:
+            if not self._fits(arr.shape[1:]):
+                return self._one_by_one(instances)
+            arr = arr.reshape(len(arr), *self.shape)
+        arr = arr.astype(self.dtype, copy=False)
+        self._check_values(arr)
+        return arr
+
+    def _fits(self, shape: tuple[int, ...]) -> bool:
+        """The spec's shape, the flat vector, or an image without its single channel axis."""
+        no_channel = len(self.shape) == 3 and self.shape[0] == 1 and shape == self.shape[1:]
+        return shape in (self.shape, (self.size,)) or no_channel
+
+    def _object_to_float(self, arr: np.ndarray, instances: list) -> np.ndarray:
+        """Arrays holding ``null`` (missing values): every other element must be a number."""
+        flat = arr.reshape(-1)
+        for pos, value in enumerate(flat):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise self._bad(
+                    pos // max(1, flat.size // len(instances)), f"{value!r} is not a number"
+                )
+        return np.where(np.equal(arr, None), np.nan, arr).astype(np.float64)
+
+    def _one_by_one(self, instances: list) -> np.ndarray:
+        """Slow path: check each instance alone (mixed forms, or a precise error)."""
+        rows = []
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, list):
+                raise self._bad(i, f"got {type(inst).__name__} {str(inst)[:40]!r}")
+            values = _object_array(inst)
+            if values is None:
+                raise self._bad(i, f"got a ragged array (shape {_shape(inst)}...)")
+            for v in values.reshape(-1):
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                    raise self._bad(i, f"{v!r:.40} is not a number")
+            if not self._fits(values.shape):
+                raise self._bad(i, f"got shape {list(values.shape)}")
+            rows.append(
+                np.where(np.equal(values, None), np.nan, values)
+                .astype(np.float64)
+                .reshape(self.shape)
+            )
+        arr = np.stack(rows).astype(self.dtype)
+        self._check_values(arr)
+        return arr
+
+    def _check_values(self, arr: np.ndarray) -> None:
+        if self.dtype.kind != "f":
+            return
+        bad = ~np.isfinite(arr)
+        if not bad.any():
+            return
+        rows, cols = np.nonzero(bad.reshape(len(arr), -1))
+        i = int(rows[0])
+        flat = arr[i].reshape(-1)
+        where = [
+            self.feature_names[c] if self.feature_names else int(c) for c in cols[rows == i][:8]
+        ]
+        if np.isinf(flat).any():
+            raise self._bad(i, f"infinite value at {where}")
+        if not self.allow_missing:
+            raise self._bad(
+                i,
+                f"missing value (null/NaN) at {where}, and this model's preprocessing does not impute",
+            )
+
+    def _named(self, instances: list[dict]) -> np.ndarray:
+        if self.frame_encoder is not None:
+            if not all(isinstance(inst, dict) for inst in instances):
+                i = next(i for i, inst in enumerate(instances) if not isinstance(inst, dict))
+                raise self._bad(
+                    i, "mixed instance forms: every instance must be an object like the first"
+                )
+            import pandas as pd
+
+            return self.frame_encoder(pd.DataFrame.from_records(instances))
+        if not self.feature_names:
+            raise self._bad(
+                0, "named columns were sent, but this model's input has no column names"
+            )
+        rows = np.empty((len(instances), len(self.feature_names)), dtype=object)
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, dict):
+                raise self._bad(
+                    i, "mixed instance forms: every instance must be an object like the first"
+                )
+            if len(inst) != len(self._index) or any(k not in self._index for k in inst):
+                unknown = sorted(k for k in inst if k not in self._index)
+                absent = [n for n in self.feature_names if n not in inst]
+                parts = [
+                    f"unknown column(s) {unknown[:8]}" if unknown else "",
+                    f"missing column(s) {absent[:8]}" if absent else "",
+                ]
+                hint = " (send null for an unknown value)" if absent and self.allow_missing else ""
+                raise self._bad(i, "; ".join(p for p in parts if p) + hint)
+            for name, value in inst.items():
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                ):
+                    raise self._bad(i, f"column {name!r}: {value!r} is not a number")
+                rows[i, self._index[name]] = value
+        arr = np.where(np.equal(rows, None), np.nan, rows).astype(self.dtype)
+        arr = arr.reshape(len(instances), *self.shape)
+        self._check_values(arr)
+        return arr
+
+    def _texts(self, instances: list) -> np.ndarray:
+        if self.text_encoder is None:
+            raise self._bad(0, "text was sent, but this model does not take text")
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, str):
+                raise self._bad(
+                    i, "mixed instance forms: every instance must be a string like the first"
+                )
+        return np.asarray(self.text_encoder(instances), dtype=self.dtype)
+
+    def _token_ids(self, instances: list) -> np.ndarray:
+        max_len = self.shape[0]
+        out = np.zeros((len(instances), max_len), dtype=np.int64)
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, list) or any(
+                isinstance(v, bool) or not isinstance(v, int) for v in inst
+            ):
+                raise self._bad(i, f"got {_shape(inst)} that is not a list of integers")
+            if len(inst) > max_len:
+                raise self._bad(i, f"{len(inst)} token ids")
+            if inst and (min(inst) < 0 or (self.vocab_size and max(inst) >= self.vocab_size)):
+                raise self._bad(i, f"token id out of range (min {min(inst)}, max {max(inst)})")
+            out[i, : len(inst)] = inst
+        return out
