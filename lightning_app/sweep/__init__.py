@@ -1,0 +1,11 @@
+"""Optuna glue behind the ``lapp_optuna`` Hydra sweeper (``lapp train -m hparams_search=NAME``).
+
+- ``space``: override grammar -> Optuna distributions -> per-trial overrides
+- ``factories``: samplers and pruners from config
+- ``objectives``: objectives, constraints, job outcomes, Pareto fronts
+- ``storage``: storage URLs, creating/resuming a study safely with several processes
+- ``leases``: liveness of running trials; recovery of a killed sweep's trials
+- ``runner``: the ask -> launch -> tell loop
+- ``reporter``: the job side, a Lightning callback reporting each epoch (pruning)
+- ``progress``, ``results``, ``experiment``, ``plots``: what the sweep prints and writes
+"""

@@ -1,0 +1,186 @@
+"""Study storage: open any Optuna RDB URL, create a study exactly once, reload it to resume.
+
+The default storage is an SQLite file in the sweep directory. Several sweep processes (on one
+machine with SQLite, or on several with PostgreSQL) may start at once: creation is serialized by
+a file lock (SQLite) and retried (any database), so they never crash racing to create the study.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning_app.errors import ConfigError, SweepError
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "optuna.db"
+ATTR_DIRECTIONS = "lapp:directions"
+ATTR_OBJECTIVES = "lapp:objectives"
+ATTR_SPACE = "lapp:search_space"
+
+
+def default_url(sweep_dir: str | Path) -> str:
+    """``sqlite:///<sweep_dir>/optuna.db`` with an absolute path (jobs may run elsewhere)."""
+    return f"sqlite:///{(Path(sweep_dir) / DB_FILE).resolve()}"
+
+
+def normalize_url(url: str) -> str:
+    """A relative SQLite path made absolute, so every job opens the same file."""
+    path = _sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    return f"sqlite:///{path.resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def open_storage(url: str):
+    """An ``optuna.storages.RDBStorage`` for ``url``, tuned for several processes.
+
+    Raises:
+        ConfigError: the URL is malformed, its driver is missing, or the database is unreachable.
+    """
+    import optuna
+    from sqlalchemy.exc import ArgumentError
+
+    sqlite = url.startswith("sqlite")
+    if sqlite and _sqlite_path(url) is None:
+        raise ConfigError(
+            f"hydra.sweeper.storage={url!r}: an in-memory database cannot be shared with the trials; "
+            "give a file (sqlite:///path/optuna.db) or leave it null for one in the sweep directory"
+        )
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # SQLite: wait for another process's write lock instead of failing at once.
+    engine_kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    )
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except ImportError as err:
+        raise ConfigError(
+            f"hydra.sweeper.storage={url!r}: the database driver is not installed ({err}); "
+            "for PostgreSQL: pip install 'lapp-ml[postgres]'"
+        ) from err
+    except ArgumentError as err:
+        raise ConfigError(
+            f"hydra.sweeper.storage={url!r}: not a storage URL Optuna can open ({err}); "
+            "e.g. sqlite:///path/optuna.db or postgresql://user:password@host/db"
+        ) from err
+
+
+@contextlib.contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """An exclusive lock beside an SQLite file while the study is created (no-op otherwise)."""
+    path = _sqlite_path(url)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def open_study(
+    url: str,
+    name: str,
+    directions: Sequence[str],
+    sampler: Any,
+    pruner: Any,
+    attrs: Mapping[str, Any],
+):
+    """Load study ``name`` or create it; returns ``(study, created)``.
+
+    Args:
+        url: Optuna storage URL.
+        name: study name.
+        directions: ``maximize``/``minimize`` per objective.
+        sampler, pruner: used by this process.
+        attrs: what defines the study (objectives, search space); stored when it is created and
+            compared when it is resumed.
+
+    Raises:
+        SweepError: the stored study optimizes other objectives or another search space.
+    """
+    import optuna
+
+    with creation_lock(url):
+        for attempt in range(6):
+            try:
+                storage = open_storage(url)
+                try:
+                    study = optuna.load_study(
+                        study_name=name, storage=storage, sampler=sampler, pruner=pruner
+                    )
+                    created = False
+                except KeyError:
+                    study = optuna.create_study(
+                        study_name=name,
+                        storage=storage,
+                        sampler=sampler,
+                        pruner=pruner,
+                        directions=list(directions),
+                    )
+                    for key, value in attrs.items():
+                        study.set_user_attr(key, json.loads(json.dumps(value)))
+                    created = True
+                break
+            except (ConfigError, SweepError):
+                raise
+            except optuna.exceptions.DuplicatedStudyError:
+                continue  # another process created it between our load and create: load it
+            except Exception as err:  # unreachable, or a racing process's setup: retried
+                if attempt == 5:
+                    raise SweepError(
+                        f"cannot open study {name!r} in hydra.sweeper.storage={url}: {type(err).__name__}: {err}"
+                    ) from err
+                time.sleep(0.2 + random.random() * (attempt + 1))
+    _check_compatible(study, url, directions, attrs)
+    return study, created
+
+
+def _check_compatible(
+    study: Any, url: str, directions: Sequence[str], attrs: Mapping[str, Any]
+) -> None:
+    stored = [d.name.lower() for d in study.directions]
+    problems = []
+    if stored != list(directions):
+        problems.append(f"it optimizes {stored}, this sweep asks for {list(directions)}")
+    for key, value in attrs.items():
+        before = study.user_attrs.get(key)
+        now = json.loads(json.dumps(value))
+        if before is not None and before != now:
+            if isinstance(before, dict) and isinstance(now, dict):
+                changed = sorted(
+                    k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
+                )
+                problems.append(f"{key.removeprefix('lapp:')} differs in {changed}")
+            else:
+                problems.append(f"{key.removeprefix('lapp:')} was {before}, now {now}")
+    if problems:
+        raise SweepError(
+            f"study {study.study_name!r} in {url} cannot be resumed by this sweep: {'; '.join(problems)}. "
+            "Restore the original settings, or start a new study with hydra.sweeper.study_name=NEW_NAME "
+            "(or another hydra.sweep.dir)"
+        )
