@@ -133,6 +133,10 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
     ]
     if cfg.seed is not None:
         callbacks.append(ReseedEachEpoch(cfg.seed))
+    if cfg.sweep_trial is not None:  # a trial of `hparams_search`: per-epoch reports, pruning
+        from lightning_app.sweep.reporter import reporter_from_config
+
+        callbacks += [cb for cb in [reporter_from_config(cfg)] if cb is not None]
     for name, node in (cfg.callbacks or {}).items():
         if node is None:
             continue

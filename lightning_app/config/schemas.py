@@ -252,6 +252,17 @@ class PathsConf:
 
 
 @dataclass
+class SweepTrialConf:
+    """Set by the lapp_optuna sweeper for each trial: where the job reports per-epoch values."""
+
+    storage: str = MISSING  # Optuna storage URL of the study
+    study_name: str = MISSING
+    trial_id: int = MISSING
+    number: int = MISSING  # the trial's number in the study
+    metric: str | None = None  # reported each epoch for pruning; auto = monitor.metric; null = none
+
+
+@dataclass
 class TrainConf:
     task_name: str = "train"
     seed: int | None = 42
@@ -270,6 +281,7 @@ class TrainConf:
     run_test: bool = True  # test the best checkpoint after fitting
     resume: str | None = None  # a run directory to continue from its last checkpoint
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
+    sweep_trial: Any = None  # SweepTrialConf: the Optuna trial this job runs as (set by the sweeper)
 
 
 @dataclass
