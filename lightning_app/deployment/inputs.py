@@ -2,50 +2,77 @@
 
 Numeric imputation and normalization are inside the ONNX graph. What is not — turning text
 into token ids, or named (e.g. categorical) columns into the feature vector — is rebuilt here
-from the fitted state in the artifact's ``lapp.preprocessing`` metadata, with the data stage's
+from the fitted state in the artifact's ``lapp.preprocessing`` metadata with the data stage's
 own ``from_state`` helpers, so serving encodes exactly as training did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from lightning_app.deployment.predict_io import InputParser
 from lightning_app.deployment.served_model import OnnxModel
+from lightning_app.errors import ArtifactError, DataError, RequestError
 
 
-def text_encoder(preprocessing: dict[str, Any]) -> Callable[[list[str]], np.ndarray] | None:
-    """``texts -> token ids`` from a fitted tokenizer state, or None when the model takes no text."""
-    state = preprocessing.get("tokenizer")
-    if not state:
-        return None
-    from lightning_app.data.text import Tokenizer
+class TextEncoder:
+    """``texts -> token ids (n, max_len)`` with the fitted tokenizer."""
 
-    tokenizer = Tokenizer.from_state(state)
-    return lambda texts: np.asarray(tokenizer.encode(texts), dtype=np.int64)
+    def __init__(self, state: dict[str, Any]):
+        from lightning_app.data.text import Tokenizer
+
+        self.tokenizer = Tokenizer.from_state(state)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.tokenizer.encode(texts), dtype=np.int64)
 
 
-def frame_encoder(preprocessing: dict[str, Any]) -> Callable[[Any], np.ndarray] | None:
-    """``DataFrame of named columns -> features`` from a fitted tabular encoder, or None."""
-    state = preprocessing.get("tabular")
-    if not state:
-        return None
-    from lightning_app.data.tabular import TabularEncoder
+class ColumnEncoder:
+    """Records with the raw training columns -> the model's float input, with the fitted encoder.
 
-    encoder = TabularEncoder.from_state(state)
-    return lambda frame: np.asarray(encoder.transform(frame), dtype=np.float32)
+    Strings in numeric columns, unknown columns and values a ``drop_row`` policy cannot score
+    are request errors here (training turned such strings into missing values; a client
+    sending them has made a mistake worth naming).
+    """
+
+    def __init__(self, state: dict[str, Any]):
+        from lightning_app.data.tabular import TabularEncoder
+
+        self.encoder = TabularEncoder.from_state(state)
+        self.columns = list(self.encoder.columns)
+        self.ignored = {self.encoder.target} if self.encoder.target else set()
+        self.allow_missing = self.encoder.numeric_missing != "drop_row"
+
+    def unknown(self, names: set[str]) -> list[str]:
+        """Columns that are neither inputs nor the (ignored) target."""
+        return sorted(n for n in names if n not in self.columns and n not in self.ignored)
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        counts: dict[str, Any] = {}
+        try:
+            x = self.encoder.transform(frame, counts=counts)
+        except DataError as err:
+            raise RequestError(str(err)) from None
+        junk = {c: n for c, n in counts.get("non_numeric", {}).items() if n}
+        if junk:
+            raise RequestError(
+                f"non-numeric value(s) in numeric column(s) {sorted(junk)}; send numbers or null"
+            )
+        return np.asarray(x, dtype=np.float32)
 
 
 def build_parser(model: OnnxModel) -> InputParser:
     """The :class:`InputParser` for ``model``'s input spec and fitted preprocessing."""
     pre = model.info.preprocessing
+    try:
+        text = TextEncoder(pre["tokenizer"]) if pre.get("tokenizer") else None
+        columns = ColumnEncoder(pre["tabular"]) if pre.get("tabular") else None
+    except DataError as err:
+        raise ArtifactError(
+            f"{model.path}: its lapp.preprocessing metadata cannot be used: {err}"
+        ) from None
     return InputParser(
-        model.info,
-        model.input_dtype,
-        model.input_shape,
-        text_encoder=text_encoder(pre),
-        frame_encoder=frame_encoder(pre),
+        model.info, model.input_dtype, model.input_shape, text_encoder=text, frame_encoder=columns
     )

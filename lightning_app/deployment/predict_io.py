@@ -59,8 +59,9 @@ class InputParser:
         dtype: the artifact's input dtype (float32 or int64).
         shape: the per-sample input shape.
         text_encoder: optional callable ``list[str] -> int64 array (n, max_len)`` (text models).
-        frame_encoder: optional callable ``DataFrame -> float32 array (n, features)``, for
-            tabular models whose preprocessing encodes named (e.g. categorical) columns.
+        frame_encoder: optional callable ``DataFrame -> float32 array (n, features)`` with
+            ``columns`` (the raw column names) and ``unknown(names)``, for tabular models whose
+            preprocessing encodes named (e.g. categorical) columns.
     """
 
     def __init__(
@@ -79,7 +80,11 @@ class InputParser:
         self.allow_missing = self.dtype.kind == "f" and missing_allowed(info.preprocessing)
         self.text_encoder, self.frame_encoder = text_encoder, frame_encoder
         self._index = {name: i for i, name in enumerate(self.feature_names)}
-        self._where = "instances[{}]"
+        # Named columns in a request: the encoder's raw columns, else the input features.
+        self.column_names = (
+            tuple(frame_encoder.columns) if frame_encoder is not None else self.feature_names
+        )
+        self._where, self._offset = "instances[{}]", 0
 
     # -- what is expected ------------------------------------------------------------------------
     def expected(self) -> str:
@@ -95,7 +100,7 @@ class InputParser:
         forms = [f"an array of shape {list(self.shape)}" if len(self.shape) > 1 else flat]
         if len(self.shape) > 1:
             forms.append(flat)
-        if self.feature_names:
+        if self.column_names:
             forms.append(f"an object with the columns {self._names_hint()}")
         missing = (
             "null marks a missing value"
@@ -105,7 +110,7 @@ class InputParser:
         return " or ".join(forms) + f" ({missing})"
 
     def _names_hint(self, limit: int = 12) -> str:
-        names = list(self.feature_names)
+        names = list(self.column_names)
         return str(names) if len(names) <= limit else f"{names[:limit]}... ({len(names)} in all)"
 
     def describe(self) -> dict[str, Any]:
@@ -118,7 +123,7 @@ class InputParser:
             "vocab_size": self.vocab_size,
             "missing_values": "imputed" if self.allow_missing else "rejected",
             "accepts_text": self.text_encoder is not None,
-            "accepts_named_columns": bool(self.feature_names) or self.frame_encoder is not None,
+            "columns": list(self.column_names),
             "instance": self.expected(),
         }
 
@@ -153,6 +158,18 @@ class InputParser:
                 f"{len(instances)} instances in one request; the limit is {max_instances}",
                 status=413,
             )
+        self._offset = 0
+        forms = {type(inst) for inst in instances}
+        if len(forms) == 1:
+            return self._parse_form(instances)
+        # Mixed forms (vectors beside named objects, ...): each instance on its own.
+        rows = []
+        for i, inst in enumerate(instances):
+            self._offset = i
+            rows.append(self._parse_form([inst]))
+        return np.concatenate(rows)
+
+    def _parse_form(self, instances: list) -> np.ndarray:
         first = instances[0]
         if isinstance(first, dict):
             return self._named(instances)
@@ -163,11 +180,12 @@ class InputParser:
         return self._arrays(instances)
 
     def _bad(self, i: int, what: str) -> RequestError:
-        return RequestError(f"{self._where.format(i)}: {what}; expected {self.expected()}")
+        where = self._where.format(self._offset + i)
+        return RequestError(f"{where}: {what}; expected {self.expected()}")
 
     def from_array(self, arr: np.ndarray, where: str = "row {}") -> np.ndarray:
         """Validate an already numeric array ``(n, *shape)`` or ``(n, size)`` (files, NPZ)."""
-        self._where = where
+        self._where, self._offset = where, 0
         if self.dtype.kind == "i":
             if arr.dtype.kind not in "iu" or arr.ndim != 2:
                 raise RequestError(
@@ -187,7 +205,7 @@ class InputParser:
             arr = np.asarray(instances)
         except (ValueError, TypeError):
             arr = None
-        if arr is None or arr.dtype.kind not in "iufO" or (arr.dtype.kind == "O" and arr.ndim < 2):
+        if arr is None or arr.dtype.kind not in "biufO" or (arr.dtype.kind == "O" and arr.ndim < 2):
             return self._one_by_one(instances)
         if arr.dtype.kind == "O":
             arr = self._object_to_float(arr, instances)
@@ -205,12 +223,13 @@ class InputParser:
         return shape in (self.shape, (self.size,)) or no_channel
 
     def _object_to_float(self, arr: np.ndarray, instances: list) -> np.ndarray:
-        """Arrays holding ``null`` (missing values): every other element must be a number."""
+        """Arrays holding ``null`` (missing values): every other element must be a number.
+
+        Booleans count as the numbers 0 and 1, as they do in numpy and pandas.
+        """
         flat = arr.reshape(-1)
         for pos, value in enumerate(flat):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
+            if value is not None and not isinstance(value, int | float):
                 raise self._bad(
                     pos // max(1, flat.size // len(instances)), f"{value!r} is not a number"
                 )
@@ -226,7 +245,7 @@ class InputParser:
             if values is None:
                 raise self._bad(i, f"got a ragged array (shape {_shape(inst)}...)")
             for v in values.reshape(-1):
-                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                if v is not None and not isinstance(v, int | float):
                     raise self._bad(i, f"{v!r:.40} is not a number")
             if not self._fits(values.shape):
                 raise self._bad(i, f"got shape {list(values.shape)}")
@@ -260,53 +279,46 @@ class InputParser:
             )
 
     def _named(self, instances: list[dict]) -> np.ndarray:
-        if self.frame_encoder is not None:
-            if not all(isinstance(inst, dict) for inst in instances):
-                i = next(i for i, inst in enumerate(instances) if not isinstance(inst, dict))
-                raise self._bad(
-                    i, "mixed instance forms: every instance must be an object like the first"
-                )
-            import pandas as pd
-
-            return self.frame_encoder(pd.DataFrame.from_records(instances))
-        if not self.feature_names:
+        names = self.column_names
+        if not names:
             raise self._bad(
                 0, "named columns were sent, but this model's input has no column names"
             )
-        rows = np.empty((len(instances), len(self.feature_names)), dtype=object)
         for i, inst in enumerate(instances):
-            if not isinstance(inst, dict):
-                raise self._bad(
-                    i, "mixed instance forms: every instance must be an object like the first"
-                )
-            if len(inst) != len(self._index) or any(k not in self._index for k in inst):
-                unknown = sorted(k for k in inst if k not in self._index)
-                absent = [n for n in self.feature_names if n not in inst]
-                parts = [
-                    f"unknown column(s) {unknown[:8]}" if unknown else "",
-                    f"missing column(s) {absent[:8]}" if absent else "",
-                ]
-                hint = " (send null for an unknown value)" if absent and self.allow_missing else ""
-                raise self._bad(i, "; ".join(p for p in parts if p) + hint)
+            absent = [n for n in names if n not in inst]
+            unknown = self._unknown(inst)
+            if absent or unknown:
+                parts = [f"unknown column(s) {unknown[:8]}"] if unknown else []
+                if absent:
+                    hint = " (send null for an unknown value)" if self.allow_missing else ""
+                    parts.append(f"missing column(s) {absent[:8]}{hint}")
+                raise self._bad(i, "; ".join(parts))
+        if self.frame_encoder is not None:
+            import pandas as pd
+
+            arr = self.frame_encoder(pd.DataFrame.from_records(instances, columns=names))
+            arr = arr.reshape(len(instances), *self.shape).astype(self.dtype, copy=False)
+            self._check_values(arr)
+            return arr
+        rows = np.empty((len(instances), len(names)), dtype=object)
+        for i, inst in enumerate(instances):
             for name, value in inst.items():
-                if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int | float)
-                ):
-                    raise self._bad(i, f"column {name!r}: {value!r} is not a number")
+                if value is not None and not isinstance(value, int | float):
+                    raise self._bad(i, f"column {name!r}: {value!r:.40} is not a number")
                 rows[i, self._index[name]] = value
         arr = np.where(np.equal(rows, None), np.nan, rows).astype(self.dtype)
         arr = arr.reshape(len(instances), *self.shape)
         self._check_values(arr)
         return arr
 
+    def _unknown(self, inst: dict) -> list[str]:
+        if self.frame_encoder is not None:
+            return self.frame_encoder.unknown(set(inst))
+        return sorted(k for k in inst if k not in self._index)
+
     def _texts(self, instances: list) -> np.ndarray:
         if self.text_encoder is None:
             raise self._bad(0, "text was sent, but this model does not take text")
-        for i, inst in enumerate(instances):
-            if not isinstance(inst, str):
-                raise self._bad(
-                    i, "mixed instance forms: every instance must be a string like the first"
-                )
         return np.asarray(self.text_encoder(instances), dtype=self.dtype)
 
     def _token_ids(self, instances: list) -> np.ndarray:
