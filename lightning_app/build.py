@@ -6,6 +6,7 @@ directory) explicitly.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def build_network(model_cfg: DictConfig, spec: DataSpec):
     return _instantiate(model_cfg, "model", spec=spec)
 
 
-def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec):
+def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=None):
     """Wrap the network for training; checkpoints keep plain config only."""
     from lightning_app.models.module import LitModel
 
@@ -83,7 +84,13 @@ def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec):
         "data": plain(cfg.data),
         "preprocessing": plain(cfg.preprocessing),
     }
-    return LitModel(
+    lit_cls = LitModel
+    if teacher is not None:  # compression=distill: the same module, also trained on a teacher's outputs
+        from lightning_app.compression.distillation import DistilledModel
+
+        d = cfg.compression.distill
+        lit_cls = functools.partial(DistilledModel, teacher, d.temperature, d.alpha)
+    return lit_cls(
         net=net,
         transform=transform,
         task=spec.task,
@@ -93,6 +100,22 @@ def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec):
         monitor=cfg.monitor.metric,
         hparams=hparams,
     )
+
+
+def build_optimizer(optimizer_cfg: Any):
+    """The optimizer factory ``params -> Optimizer`` from an ``optimizer`` config (or its plain dict)."""
+    return _instantiate(OmegaConf.create(plain(optimizer_cfg)), "optimizer")
+
+
+def build_compression_callbacks(cfg: DictConfig) -> list:
+    """Training-time compression: a pruning callback when ``compression.prune.enabled``."""
+    prune = plain(cfg.compression.prune)
+    if not prune["enabled"]:
+        return []
+    from lightning_app.compression.callbacks import PruningCallback
+
+    keys = ("method", "scope", "amount", "schedule", "start_epoch", "ramp", "layers")
+    return [PruningCallback(max_epochs=cfg.trainer.max_epochs, **{k: prune[k] for k in keys})]
 
 
 def build_loggers(cfg: DictConfig) -> list:

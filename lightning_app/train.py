@@ -36,6 +36,8 @@ def train(cfg: DictConfig) -> float | None:
     import torch
 
     from lightning_app import build
+    from lightning_app.compression.distillation import teacher_for
+    from lightning_app.deployment.after_training import deploy_after_training
     from lightning_app.config.validate import validate_against_data, validate_train_config
     from lightning_app.runs import PREPROCESSING_FILE, update_metrics, write_json
 
@@ -52,9 +54,10 @@ def train(cfg: DictConfig) -> float | None:
     write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
 
     net = build.build_network(cfg.model, spec)
-    model = build.build_lit_module(cfg, net, datamodule.feature_transform, spec)
+    teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
+    model = build.build_lit_module(cfg, net, datamodule.feature_transform, spec, teacher=teacher)
     loggers = build.build_loggers(cfg)
-    callbacks = build.build_callbacks(cfg, run_dir, has_logger=bool(loggers))
+    callbacks = build.build_callbacks(cfg, run_dir, has_logger=bool(loggers)) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
 
     started = time.perf_counter()
@@ -74,6 +77,7 @@ def train(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:
         update_metrics(run_dir, metrics)
         log.info("test metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
+        deploy_after_training(cfg, run_dir, datamodule, trainer, model)  # compress, export, verify, report
         print(f"run directory: {run_dir}")
     return float(best) if best is not None else None
 

@@ -20,6 +20,12 @@ TINY = [
     "callbacks=none",
     "trainer.enable_model_summary=false",
     "trainer.enable_progress_bar=false",
+    # The deployment stage stays on but cheap: the TorchScript exporter starts in milliseconds
+    # (torch.export's takes seconds per process), and a few timed calls suffice.
+    "deployment.exporter=legacy",
+    "deployment.benchmark.warmup=1",
+    "deployment.benchmark.iterations=5",
+    "deployment.benchmark.throughput_iterations=1",
 ]
 
 

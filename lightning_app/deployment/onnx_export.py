@@ -196,6 +196,23 @@ def strip(proto: Any) -> Any:
     return proto
 
 
+def strip_file(path: str | Path) -> Path:
+    """:func:`strip` an ONNX file in place (e.g. the output of a quantizer)."""
+    import onnx
+
+    proto = strip(onnx.load(str(path)))
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+    return Path(path)
+
+
+def weight_bytes(path: str | Path) -> int:
+    """Bytes of the initializers' raw data: what weights cost inside the file."""
+    import onnx
+    from onnx import numpy_helper
+
+    return sum(numpy_helper.to_array(t).nbytes for t in onnx.load(str(path)).graph.initializer)
+
+
 def check(path: str | Path) -> None:
     """``onnx.checker`` (full check, with shape inference); raise ExportError on failure."""
     import onnx
