@@ -1,29 +1,49 @@
-"""The DataModule: source -> split -> fit preprocessing on train -> in-memory batch loaders."""
+"""The DataModule: source -> clean -> split -> fit preprocessing on train -> in-memory batch loaders."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
 from lightning_app.data.loaders import batch_loader
+from lightning_app.data.preparation import SPLITS, prepare
+from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
-from lightning_app.data.splits import SplitIndices, split_indices
-from lightning_app.data.transforms import FeatureTransform, fit_feature_transform
-from lightning_app.errors import DataError
+from lightning_app.data.transforms import FeatureTransform
+
+log = logging.getLogger(__name__)
+
+# preprocessing.json layout version; bump when a key changes meaning.
+STATE_VERSION = 1
+REPORT_FILE = "data_report.md"
+
+
+def preprocessing_config(given: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``preprocessing`` config completed with the schema's defaults (old checkpoints lack keys)."""
+    from omegaconf import OmegaConf
+
+    from lightning_app.config.schemas import PreprocessingConf
+
+    merged = OmegaConf.merge(OmegaConf.structured(PreprocessingConf), given or {})
+    return OmegaConf.to_container(merged, resolve=True, enum_to_str=True)
 
 
 class ArrayDataModule(pl.LightningDataModule):
-    """Serves any source that returns arrays.
+    """Serves any source; preprocessing is fitted on the training split (see ``preparation``).
 
     Args:
         source: an object with ``load() -> RawData``.
         split: ``{val, test, stratify, seed}`` fractions and seed of the train/val/test split.
         loader: ``{batch_size, eval_batch_size, shuffle, drop_last}``.
-        preprocessing: ``{normalize, impute, fill_value}``; statistics fitted on train only.
+        preprocessing: the ``preprocessing`` config (cleaning, imputation, outliers,
+            normalization, categorical encoding, class imbalance).
         augment: optional module applied to training batches only.
+        fitted: a saved ``preprocessing.json``: reuse its encoders and statistics instead of
+            fitting (``lapp eval``).
     """
 
     def __init__(
@@ -33,93 +53,109 @@ class ArrayDataModule(pl.LightningDataModule):
         loader: dict[str, Any],
         preprocessing: dict[str, Any],
         augment: torch.nn.Module | None = None,
+        fitted: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.source, self.split_cfg, self.loader_cfg = source, split, loader
-        self.preprocessing_cfg, self.augment = preprocessing, augment
+        self.preprocessing_cfg = preprocessing_config(preprocessing)
+        self.augment, self.fitted = augment, fitted
         self.spec: DataSpec | None = None
         self.feature_transform: FeatureTransform | None = None
-        self.splits: SplitIndices | None = None
+        self.class_weights: list[float] | None = None
+        self.encoders: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
-        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._x: torch.Tensor | None = None
+        self._y: torch.Tensor | None = None
+        self._rows: dict[str, torch.Tensor] = {}
+        self._batch_dtype: torch.dtype | None = None
 
     # -- preparation (idempotent; called before the model is built) ------------------------
     def prepare(self) -> DataSpec:
-        """Read, split and fit preprocessing once; return the DataSpec."""
+        """Read, clean, split and fit preprocessing once; return the DataSpec."""
         if self.spec is not None:
             return self.spec
-        raw = self.source.load()
-        if len(raw) == 0:
-            raise DataError(f"{type(self.source).__name__} returned no rows")
-        x, y = np.asarray(raw.x), np.asarray(raw.y)
-        is_cls = raw.task == "classification"
-        self.splits = split_indices(
-            y,
-            val=self.split_cfg["val"],
-            test=self.split_cfg["test"],
-            stratify=bool(self.split_cfg["stratify"]) and is_cls,
-            seed=self.split_cfg["seed"],
-            given=raw.split,
+        prepared = prepare(
+            self.source.load(),
+            self.split_cfg,
+            self.preprocessing_cfg,
+            fitted=self.fitted,
+            source_name=type(self.source).__name__,
         )
-        train_idx = self.splits.train
-        self.feature_transform = fit_feature_transform(x[train_idx], raw.input_kind, **self.preprocessing_cfg)
-        num_outputs = len(raw.class_names) if is_cls else 1
-        if is_cls and num_outputs == 0:
-            num_outputs = int(y.max()) + 1
-        x_dtype = torch.long if raw.input_kind == "tokens" else torch.float32
-        y_dtype = torch.long if is_cls else torch.float32
-        for name in ("train", "val", "test"):
-            idx = getattr(self.splits, name)
-            self._tensors[name] = (
-                torch.as_tensor(x[idx], dtype=x_dtype),
-                torch.as_tensor(y[idx], dtype=y_dtype),
-            )
-        self.spec = DataSpec(
-            task=raw.task,
-            input_shape=x.shape[1:],
-            num_outputs=num_outputs,
-            input_kind=raw.input_kind,
-            class_names=raw.class_names,
-            feature_names=raw.feature_names,
-            vocab_size=raw.report.get("vocab_size"),
+        self._x, self._y = torch.as_tensor(prepared.x), torch.as_tensor(prepared.y)
+        self._rows = {name: torch.as_tensor(prepared.index[name]) for name in SPLITS}
+        # uint8 images stay bytes in memory; each batch becomes float32.
+        self._batch_dtype = torch.float32 if self._x.dtype == torch.uint8 else None
+        self.spec, self.feature_transform = prepared.spec, prepared.transform
+        self.class_weights, self.encoders, self.report = (
+            prepared.class_weights,
+            prepared.encoders,
+            prepared.report,
         )
-        self.report = {**raw.report, "split_sizes": self.splits.sizes()}
-        if is_cls:
-            self.report["class_counts"] = {
-                name: np.bincount(y[getattr(self.splits, name)], minlength=num_outputs).tolist()
-                for name in ("train", "val", "test")
-            }
+        if self.augment is not None and hasattr(self.augment, "bind"):
+            self.augment.bind(self.spec, self.encoders)
         return self.spec
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare()
 
     def preprocessing_state(self) -> dict[str, Any]:
-        """Everything fitted on the training split, for ``preprocessing.json``."""
+        """Everything fitted on the training split, for ``preprocessing.json``.
+
+        Keys (stable; ``format_version`` changes when one changes meaning):
+
+        - ``spec``: the DataSpec (input shape and kind, classes, feature names, vocab size).
+        - ``feature_transform``: the numeric transform inside the model (see ``transforms``).
+        - ``tabular``: the table encoder (``TabularEncoder.from_state``), or null.
+        - ``tokenizer``: the text tokenizer (``Tokenizer.from_state``), or null.
+        - ``image``: how image files were read (``{"size": [H, W], "mode": "L"|"RGB"}``), or null.
+        - ``labels``: ``{"task", "class_names", "target"}``; class index i is ``class_names[i]``.
+        - ``allow_missing``: whether the model fills missing (NaN) input values itself.
+        - ``class_weights``: loss weights per class (``imbalance=class_weights``), or null.
+        - ``config``: the preprocessing config used; ``report``: the data report.
+        """
         self.prepare()
+        cfg = self.preprocessing_cfg
+        numeric_input = not self.feature_transform.identity
         return {
+            "format_version": STATE_VERSION,
             "spec": self.spec.to_dict(),
             "feature_transform": self.feature_transform.state(),
-            "config": dict(self.preprocessing_cfg),
+            "tabular": self.encoders.get("tabular"),
+            "tokenizer": self.encoders.get("tokenizer"),
+            "image": self.encoders.get("image"),
+            "labels": self.encoders.get("labels"),
+            "allow_missing": numeric_input and cfg["impute"] != "drop_row",
+            "class_weights": self.class_weights,
+            "config": cfg,
             "report": self.report,
         }
 
+    def write_report(self, run_dir: str | Path) -> Path:
+        """Write ``data_report.md`` into the run directory (atomically) and log it."""
+        from lightning_app.runs import atomic_write
+
+        self.prepare()
+        text = format_report(self.report, self.spec)
+        log.info("data report:\n%s", text)
+        return atomic_write(Path(run_dir) / REPORT_FILE, lambda fh: fh.write(text), mode="w")
+
     # -- loaders ----------------------------------------------------------------------------
     def _loader(self, name: str, train: bool):
-        x, y = self._tensors[name]
         trainer = self.trainer
         rank = trainer.global_rank if trainer is not None else 0
         world = trainer.world_size if trainer is not None else 1
         cfg = self.loader_cfg
         return batch_loader(
-            x,
-            y,
+            self._x,
+            self._y,
             batch_size=cfg["batch_size"] if train else cfg["eval_batch_size"],
             shuffle=bool(cfg["shuffle"]) and train,
             drop_last=bool(cfg["drop_last"]) and train,
             seed=self.split_cfg["seed"],
             rank=rank,
             world_size=world,
+            rows=self._rows[name],
+            dtype=self._batch_dtype,
         )
 
     def train_dataloader(self):
@@ -132,12 +168,14 @@ class ArrayDataModule(pl.LightningDataModule):
         return self._loader("test", train=False)
 
     def split_tensors(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw ``(x, y)`` of one split (``train``, ``val`` or ``test``)."""
+        """Raw ``(x, y)`` of one split (``train``, ``val`` or ``test``), as new tensors."""
         self.prepare()
-        return self._tensors[name]
+        rows = self._rows[name]
+        x = self._x[rows]
+        return (x if self._batch_dtype is None else x.to(self._batch_dtype)), self._y[rows]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.augment is not None and self.trainer is not None and self.trainer.training:
             x, y = batch
-            return self.augment(x), y
+            return self.augment(x, y)
         return batch

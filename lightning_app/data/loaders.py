@@ -14,18 +14,35 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TensorBatchDataset(Dataset):
-    """``dataset[index_tensor] -> (x[index], y[index])``."""
+    """``dataset[index_tensor] -> (x[rows[index]], y[rows[index]])``.
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+    Args:
+        x, y: features and targets of every row.
+        rows: optional positions of this dataset's rows in ``x``/``y`` (a split, possibly with
+            repeats when oversampled); all rows when None.
+        dtype: optional dtype each batch of ``x`` is cast to (uint8 images stay small in memory
+            and become float32 one batch at a time).
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
-        self.x, self.y = x, y
+        self.x, self.y, self.rows, self.dtype = x, y, rows, dtype
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.y) if self.rows is None else len(self.rows)
 
     def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[index], self.y[index]
+        if self.rows is not None:
+            index = self.rows[index]
+        x = self.x[index]
+        return (x if self.dtype is None else x.to(self.dtype)), self.y[index]
 
 
 class EpochBatchSampler(Sampler[torch.Tensor]):
@@ -89,8 +106,16 @@ def batch_loader(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    rows: torch.Tensor | None = None,
+    dtype: torch.dtype | None = None,
 ) -> DataLoader:
-    """A DataLoader over in-memory tensors that gathers a whole batch per step."""
-    sampler = EpochBatchSampler(len(y), batch_size, shuffle, drop_last, seed, rank, world_size)
+    """A DataLoader over in-memory tensors that gathers a whole batch per step.
+
+    ``rows`` restricts (and orders) the rows served; ``dtype`` casts each batch of ``x``.
+    """
+    dataset = TensorBatchDataset(x, y, rows, dtype)
+    sampler = EpochBatchSampler(
+        len(dataset), batch_size, shuffle, drop_last, seed, rank, world_size
+    )
     # batch_size=None: each sampler item is already a batch of indices; no per-sample collate.
-    return DataLoader(TensorBatchDataset(x, y), sampler=sampler, batch_size=None)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)

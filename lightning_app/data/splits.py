@@ -8,6 +8,17 @@ import numpy as np
 
 from lightning_app.errors import DataError
 
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
+
 
 @dataclass(frozen=True)
 class SplitIndices:
@@ -19,7 +30,9 @@ class SplitIndices:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
-def _ratio_split(idx: np.ndarray, y: np.ndarray | None, fractions: list[float], rng) -> list[np.ndarray]:
+def _ratio_split(
+    idx: np.ndarray, y: np.ndarray | None, fractions: list[float], rng
+) -> list[np.ndarray]:
     """Split ``idx`` into len(fractions)+1 parts; the last part takes the remainder."""
     groups = [idx] if y is None else [idx[y[idx] == c] for c in np.unique(y[idx])]
     parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
@@ -27,11 +40,32 @@ def _ratio_split(idx: np.ndarray, y: np.ndarray | None, fractions: list[float], 
         group = rng.permutation(group)
         start = 0
         for i, frac in enumerate(fractions):
-            count = int(round(frac * len(group)))
+            count = round(frac * len(group))
             parts[i].append(group[start : start + count])
             start += count
         parts[-1].append(group[start:])
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
+
+
+def parse_split_column(values, column: str) -> np.ndarray:
+    """A user's split column as ``train``/``val``/``test`` strings (case and spaces ignored).
+
+    Raises:
+        DataError: naming the values that are not a split name, with the allowed ones.
+    """
+    import pandas as pd
+
+    text = pd.Series(values, dtype=object).astype("string").str.strip().str.lower()
+    mapped = text.map(SPLIT_NAMES)
+    bad = text[mapped.isna()]
+    if len(bad):
+        shown = bad.fillna("<missing>").value_counts().head(10)
+        listed = ", ".join(f"{k!r} ({n} rows)" for k, n in shown.items())
+        raise DataError(
+            f"split column {column!r} has values that are not a split name: {listed}; "
+            f"allowed (any case): {sorted(SPLIT_NAMES)}"
+        )
+    return mapped.to_numpy(dtype=object).astype(str)
 
 
 def split_indices(

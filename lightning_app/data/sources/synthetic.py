@@ -39,7 +39,9 @@ class SyntheticSource:
         if task not in SYNTHETIC_TASKS:
             problems.append(f"data.source.task={task!r}: allowed {list(SYNTHETIC_TASKS)}")
         if input_kind not in SYNTHETIC_KINDS:
-            problems.append(f"data.source.input_kind={input_kind!r}: allowed {list(SYNTHETIC_KINDS)}")
+            problems.append(
+                f"data.source.input_kind={input_kind!r}: allowed {list(SYNTHETIC_KINDS)}"
+            )
         if num_samples < 8:
             problems.append(f"data.source.num_samples={num_samples}: must be >= 8")
         if num_features < 1:

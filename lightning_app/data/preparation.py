@@ -1,0 +1,287 @@
+"""From what a source read to per-split model input: clean, split, fit on train only, encode.
+
+``prepare`` is the data stage's one pipeline for every source:
+
+1. clean rows (:mod:`lightning_app.data.cleaning`), counting each drop by reason;
+2. split (seeded, stratified, or the source's split column);
+3. fit the class list, the table encoder or tokenizer, and the numeric
+   :class:`~lightning_app.data.transforms.FeatureTransform` on the training split only (or
+   reuse them from a saved ``preprocessing.json`` when ``fitted`` is given, as ``lapp eval``
+   does);
+4. encode every split, in one array ordered train|val|test so each split is a view;
+5. handle class imbalance (loss weights, or oversampling the training split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lightning_app.data.cleaning import clean_rows
+from lightning_app.data.columns import label_values
+from lightning_app.data.labels import (
+    class_weights,
+    encode_labels,
+    fit_classes,
+    oversample,
+    unseen_label_error,
+)
+from lightning_app.data.sources.base import RawData
+from lightning_app.data.spec import DataSpec
+from lightning_app.data.splits import split_indices
+from lightning_app.data.tabular import TabularEncoder
+from lightning_app.data.text import Tokenizer
+from lightning_app.data.transforms import FeatureTransform, fit_feature_transform
+from lightning_app.errors import ConfigError, DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Prepared:
+    """Model input of every kept row, each split's rows, everything fitted, and the report.
+
+    ``x`` keeps the source's row order (no copy per split): ``index[split]`` holds the
+    positions of that split's rows in ``x``/``y`` (the training rows repeat when oversampled).
+    Table features come out column-major, which makes encoding and fitting sequential.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    index: dict[str, np.ndarray]
+    spec: DataSpec
+    transform: FeatureTransform
+    encoders: dict[str, Any]  # preprocessing.json entries: tabular, tokenizer, image, labels
+    class_weights: list[float] | None
+    report: dict[str, Any]
+
+
+def prepare(
+    raw: RawData,
+    split_cfg: dict[str, Any],
+    cfg: dict[str, Any],
+    fitted: dict[str, Any] | None = None,
+    source_name: str = "source",
+) -> Prepared:
+    """Run the pipeline above; see the module docstring.
+
+    Args:
+        raw: what the source read.
+        split_cfg: ``data.split`` (``val``, ``test``, ``stratify``, ``seed``).
+        cfg: the ``preprocessing`` config, complete (schema defaults merged).
+        fitted: a saved ``preprocessing.json``; its encoders and statistics are reused as is.
+        source_name: names the source in error messages.
+    """
+    if len(raw) == 0:
+        raise DataError(f"{source_name} returned no rows")
+    is_cls = raw.task == "classification"
+    if not is_cls and cfg["imbalance"] != "none":
+        raise ConfigError(
+            f"preprocessing.imbalance={cfg['imbalance']}: needs a classification task, the data is {raw.task}"
+        )
+    keep, dropped = clean_rows(raw, cfg)
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
+        raise DataError(
+            f"no valid rows left after cleaning the {len(raw)} rows {source_name} read (dropped: {dropped})"
+        )
+    y_raw = np.asarray(raw.y)
+    y_kept = y_raw if len(rows) == len(raw) else y_raw[rows]
+
+    labels = classes = None
+    if is_cls and raw.class_names:
+        classes, strat = list(raw.class_names), y_kept.astype(np.int64)
+        if strat.min() < 0 or strat.max() >= len(classes):
+            raise DataError(f"{source_name}: class indices outside 0..{len(classes) - 1}")
+    elif is_cls:
+        labels = y_kept if y_kept.dtype.kind in "iu" else label_values(y_kept)
+        strat = pd.factorize(labels)[0]
+    else:
+        strat = y_kept.astype(np.float32)
+    splits = split_indices(
+        strat,
+        val=split_cfg["val"],
+        test=split_cfg["test"],
+        stratify=bool(split_cfg["stratify"]) and is_cls,
+        seed=split_cfg["seed"],
+        given=None if raw.split is None else np.asarray(raw.split)[rows],
+    )
+    index = {name: getattr(splits, name) for name in SPLITS}
+    y = strat
+    if labels is not None:
+        classes = (
+            list(fitted["spec"]["class_names"]) if fitted else fit_classes(labels[index["train"]])
+        )
+        y = encode_labels(labels, classes)
+        for name in SPLITS if fitted else SPLITS[1:]:
+            bad = y[index[name]] < 0
+            if bad.any() and cfg["cleaning"]["unseen_labels"] == "error":
+                raise unseen_label_error(labels[index[name]], y[index[name]], name, classes)
+            index[name] = index[name][~bad]
+            dropped["unseen_label"] = dropped.get("unseen_label", 0) + int(bad.sum())
+    if empty := [n for n in SPLITS if len(index[n]) == 0]:
+        raise DataError(
+            f"split {', '.join(empty)} is empty after dropping rows (dropped: {dropped})"
+        )
+
+    encoders: dict[str, Any] = {"tabular": None, "tokenizer": None, "image": raw.image}
+    x, counts, passthrough = _encode(raw, rows, index, cfg, fitted, encoders)
+    if fitted:
+        transform = FeatureTransform.from_state(fitted["feature_transform"])
+    else:
+        transform = fit_feature_transform(
+            x,
+            raw.input_kind,
+            normalize=cfg["normalize"],
+            impute=cfg["impute"],
+            fill_value=cfg["fill_value"],
+            infinity=cfg["cleaning"]["infinity"],
+            outliers=cfg["outliers"]["method"],
+            outlier_k=cfg["outliers"]["k"],
+            passthrough=passthrough,
+            rows=index["train"],
+        )
+    num_outputs = len(classes) if is_cls else 1
+    report: dict[str, Any] = {
+        **raw.report,
+        "rows_read": len(raw),
+        "rows_dropped": dropped,
+        "rows_used": int(sum(len(v) for v in index.values())),
+        "split_sizes": {n: len(index[n]) for n in SPLITS},
+        **counts,
+    }
+    weights = None
+    if is_cls:
+        report["class_counts"] = {
+            n: np.bincount(y[index[n]], minlength=num_outputs).tolist() for n in SPLITS
+        }
+        if cfg["imbalance"] == "class_weights":
+            weights = class_weights(y[index["train"]], num_outputs)
+            report["class_weights"] = weights
+        elif cfg["imbalance"] == "oversample" and not fitted:  # evaluation sees the natural balance
+            index["train"] = index["train"][oversample(y[index["train"]], split_cfg["seed"])]
+            report["oversampled_train_rows"] = len(index["train"])
+    encoders["labels"] = {
+        "task": raw.task,
+        "class_names": list(classes or []),
+        "target": raw.target_name,
+    }
+    tokenizer = encoders["tokenizer"]
+    spec = DataSpec(
+        task=raw.task,
+        input_shape=x.shape[1:],
+        num_outputs=num_outputs,
+        input_kind=raw.input_kind,
+        class_names=classes or (),
+        feature_names=encoders["tabular"]["feature_names"]
+        if encoders["tabular"]
+        else raw.feature_names,
+        vocab_size=len(tokenizer["vocab"]) if tokenizer else _token_space(x, raw),
+    )
+    y = y.astype(np.int64 if is_cls else np.float32, copy=False)
+    return Prepared(x, y, index, spec, transform, encoders, weights, report)
+
+
+def _token_space(x: np.ndarray, raw: RawData) -> int | None:
+    """Vocabulary size of pre-tokenized input: the largest id + 1 (ids are a shape fact)."""
+    if raw.input_kind != "tokens":
+        return raw.report.get("vocab_size")
+    return int(raw.report.get("vocab_size") or (x.max() + 1 if x.size else 1))
+
+
+def _per_split(hit: np.ndarray, split_of: np.ndarray) -> dict[str, int]:
+    """Count ``hit`` rows per split (``split_of``: 0/1/2 per row, -1 for rows not used)."""
+    tally = np.bincount(split_of[hit] + 1, minlength=4)[1:]
+    return {n: int(c) for n, c in zip(SPLITS, tally, strict=True)}
+
+
+def _split_of(n: int, rows: np.ndarray, index: dict[str, np.ndarray]) -> np.ndarray:
+    split_of = np.full(n, -1, dtype=np.int8)
+    for i, name in enumerate(SPLITS):
+        split_of[rows[index[name]]] = i
+    return split_of
+
+
+def _encode(raw, rows, index, cfg, fitted, encoders) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """Model input of the kept ``rows``, report counts, and the mask of untransformed features.
+
+    Fits the table encoder or tokenizer on the training rows, unless ``fitted`` has them.
+    """
+    every = len(rows) == len(raw)
+    train_rows = rows[index["train"]]
+    if isinstance(raw.x, pd.DataFrame):
+        return _encode_table(raw, rows, train_rows, index, cfg, fitted, encoders)
+    if raw.tokenizer is not None:
+        texts = np.asarray(raw.x, dtype=object)
+        tok = (
+            Tokenizer.from_state(fitted["tokenizer"])
+            if fitted
+            else Tokenizer.fit(texts[train_rows], **raw.tokenizer)
+        )
+        encoders["tokenizer"] = tok.state()
+        stats: dict[str, Any] = {}
+        x = tok.encode(texts if every else texts[rows], counts=stats)
+        return x, {"tokens": {**stats, "vocab_size": tok.vocab_size}}, None
+    x = np.asarray(raw.x) if every else np.asarray(raw.x)[rows]
+    keep_bytes = raw.input_kind == "image" and x.dtype == np.uint8  # cast one batch at a time
+    if raw.input_kind != "tokens" and x.dtype != np.float32 and not keep_bytes:
+        x = x.astype(np.float32)
+    counts: dict[str, Any] = {}
+    if x.dtype.kind == "f":
+        per_row = np.concatenate(
+            [
+                np.isnan(x[s : s + 4096]).reshape(len(x[s : s + 4096]), -1).sum(axis=1)
+                for s in range(0, len(x), 4096)
+            ]
+        )
+        split_of = _split_of(len(x), np.arange(len(x)), index)
+        tally = np.bincount(split_of + 1, weights=per_row, minlength=4)[1:]
+        if tally.any():
+            counts["imputed"] = {
+                "all_features": {n: int(c) for n, c in zip(SPLITS, tally, strict=True)}
+            }
+    return x, counts, None
+
+
+def _encode_table(raw, rows, train_rows, index, cfg, fitted, encoders):
+    frame: pd.DataFrame = raw.x
+    if fitted:
+        enc = TabularEncoder.from_state(fitted["tabular"])
+    else:
+        categorical = [c for c in frame.columns if c in set(raw.categorical)]
+        enc = TabularEncoder.fit(
+            frame,
+            numeric=[c for c in frame.columns if c not in set(categorical)],
+            categorical=categorical,
+            rows=train_rows,
+            encoding=cfg["encoding"],
+            categorical_impute=cfg["categorical_impute"],
+            categorical_fill=cfg["categorical_fill"],
+            max_categories=cfg["max_categories"],
+            min_category_count=cfg["min_category_count"],
+            numeric_missing=cfg["impute"],
+            infinity=cfg["cleaning"]["infinity"],
+            target=raw.target_name,
+        )
+    encoders["tabular"] = enc.state()
+    coded = enc.code_columns(frame)
+    x = np.empty((len(rows), len(enc.feature_names)), dtype=np.float32, order="F")
+    enc.write(coded, rows=None if len(rows) == len(frame) else rows, out=x)
+    split_of = _split_of(len(frame), rows, index)
+    imputed, unknown = {}, {}
+    for col in enc.columns:
+        values = coded[col]
+        missing = np.isnan(values) if col not in enc.categorical else values == -2
+        if missing.any():
+            imputed[col] = _per_split(missing, split_of)
+        if col in enc.categorical and (values == -1).any():
+            unknown[col] = sum(_per_split(values == -1, split_of).values())
+    report = {
+        "columns": {"numeric": enc.numeric, "categorical": list(enc.categorical)},
+        "imputed": {c: v for c, v in imputed.items() if any(v.values())},
+        "unknown_categories": unknown,
+    }
+    return x, report, enc.passthrough

@@ -1,0 +1,256 @@
+"""CSV and Parquet tables: a target column, numeric and categorical feature columns.
+
+Numeric columns are read as float32 (the model's input type) straight from the parser, which
+keeps a large file's memory near the size of its numbers. A text column is numeric when most of
+its values parse as numbers; the strings that do not become missing values and are counted in
+the data report (``non_numeric``). Other text columns are categorical, unless
+``categorical`` lists them explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lightning_app.data.columns import infer_task, label_values, looks_numeric, to_numeric
+from lightning_app.data.sources.base import RawData
+from lightning_app.data.splits import parse_split_column
+from lightning_app.errors import ConfigError, DataError
+
+FORMATS = ("auto", "csv", "parquet")
+TASKS = ("auto", "classification", "regression")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+SAMPLE_ROWS = 2000  # rows read first to find the numeric columns
+
+
+def table_format(path: Path, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+
+
+def check_file(path: str, key: str) -> Path:
+    """The path as a readable, non-empty file, or a DataError naming it."""
+    p = Path(str(path)).expanduser()
+    if not p.exists():
+        raise DataError(f"{key}: file not found: {p.resolve()}")
+    if not p.is_file():
+        raise DataError(f"{key}: not a file: {p.resolve()}")
+    if p.stat().st_size == 0:
+        raise DataError(f"{key}: the file is empty: {p.resolve()}")
+    return p
+
+
+def read_table(
+    path: str,
+    fmt: str = "auto",
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    na_values: list[str] | tuple[str, ...] = (),
+    text_columns: tuple[str, ...] = (),
+    key: str = "data.source.path",
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every reading problem becomes a DataError naming the file.
+
+    Args:
+        path: the file (CSV may be compressed: .gz, .bz2, .zip, .xz, .zst).
+        fmt: ``auto`` (by suffix), ``csv`` or ``parquet``.
+        delimiter: CSV field separator; None means ``,`` (tab for ``.tsv``).
+        encoding: CSV text encoding.
+        na_values: extra strings that mean "missing".
+        text_columns: columns never read as float32 (target, split column, categoricals).
+        key: config key named in errors.
+    """
+    p = check_file(path, key)
+    fmt = table_format(p, fmt)
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(p)
+            floats = [
+                c for c in frame.columns if frame[c].dtype == np.float64 and c not in text_columns
+            ]
+            frame = frame.astype(dict.fromkeys(floats, np.float32)) if floats else frame
+        else:
+            sep = delimiter or ("\t" if ".tsv" in p.suffixes else ",")
+            kw: dict[str, Any] = {
+                "sep": sep,
+                "encoding": encoding,
+                "na_values": list(na_values) or None,
+            }
+            sample = pd.read_csv(p, nrows=SAMPLE_ROWS, **kw)
+            hints = {
+                c: np.float32
+                for c in sample.columns
+                if c not in text_columns
+                and pd.api.types.is_numeric_dtype(sample[c].dtype)
+                and not pd.api.types.is_bool_dtype(sample[c].dtype)
+            }
+            try:
+                frame = pd.read_csv(p, dtype=hints, **kw)
+            except (
+                ValueError,
+                OverflowError,
+            ):  # a non-number further down a numeric-looking column
+                frame = pd.read_csv(p, **kw)
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{key}: cannot decode {p} as {encoding}: byte {err.object[err.start : err.start + 1]!r} at offset "
+            f"{err.start} of a block is invalid; set data.source.encoding to the file's encoding "
+            "(e.g. latin-1, cp1252) or re-save the file as UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{key}: {p} has no columns (empty or blank file)") from None
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"{key}: cannot read {p} as {fmt}: {type(err).__name__}: {err}") from None
+    if len(frame) == 0:
+        raise DataError(f"{key}: {p} has a header but no data rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, names: list[str], key: str, path: str) -> None:
+    """DataError listing the file's columns when one of ``names`` is absent."""
+    absent = [n for n in names if n not in frame.columns]
+    if absent:
+        shown = list(frame.columns)[:50]
+        more = f" ... ({len(frame.columns)} in all)" if len(frame.columns) > 50 else ""
+        raise DataError(
+            f"{key}={absent if len(absent) > 1 else absent[0]!r}: no such column in {path}; its columns: {shown}{more}"
+        )
+
+
+def read_target(series: pd.Series, task: str) -> tuple[np.ndarray, str, int]:
+    """Targets as labels (classification) or floats (regression), the task, junk count."""
+    task = infer_task(series) if task == "auto" else task
+    if task == "classification":
+        if pd.api.types.is_integer_dtype(series.dtype) and not isinstance(
+            series.dtype, pd.api.extensions.ExtensionDtype
+        ):
+            return series.to_numpy(), task, 0
+        return label_values(series), task, 0
+    values, junk = to_numeric(series)
+    return values.astype(np.float64), task, junk
+
+
+class TableSource:
+    """A CSV or Parquet file with one target column.
+
+    Args:
+        path: the file.
+        target: the target column.
+        features: feature columns; None means every column except the target, the split
+            column and ``drop_columns``.
+        categorical: categorical columns; None detects them (text columns that are not numbers).
+        drop_columns: columns to ignore (ids, leaks).
+        task: ``auto`` (text or few integer labels -> classification), ``classification`` or
+            ``regression``.
+        format: ``auto`` (by suffix), ``csv`` or ``parquet``.
+        delimiter: CSV separator (None: ``,``; tab for ``.tsv``).
+        encoding: CSV text encoding.
+        na_values: extra strings meaning "missing" (``NA``, empty and ``NaN`` always do).
+        split_column: a column of train/val/test labels to use instead of random splits.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        target: str,
+        features: list[str] | None = None,
+        categorical: list[str] | None = None,
+        drop_columns: list[str] | tuple[str, ...] = (),
+        task: str = "auto",
+        format: str = "auto",
+        delimiter: str | None = None,
+        encoding: str = "utf-8",
+        na_values: list[str] | tuple[str, ...] = (),
+        split_column: str | None = None,
+    ):
+        problems = []
+        if task not in TASKS:
+            problems.append(f"data.source.task={task!r}: allowed {list(TASKS)}")
+        if format not in FORMATS:
+            problems.append(f"data.source.format={format!r}: allowed {list(FORMATS)}")
+        if features is not None and target in features:
+            problems.append(f"data.source.features lists the target {target!r}")
+        if problems:
+            raise ConfigError(problems)
+        self.path, self.target, self.features, self.categorical = (
+            str(path),
+            target,
+            features,
+            categorical,
+        )
+        self.drop_columns, self.task, self.format = list(drop_columns), task, format
+        self.delimiter, self.encoding, self.na_values = delimiter, encoding, list(na_values)
+        self.split_column = split_column
+
+    def load(self) -> RawData:
+        text_columns = (
+            self.target,
+            *([self.split_column] if self.split_column else []),
+            *(self.categorical or []),
+        )
+        frame = read_table(
+            self.path,
+            self.format,
+            self.delimiter,
+            self.encoding,
+            self.na_values,
+            tuple(text_columns),
+        )
+        require_columns(frame, [self.target], "data.source.target", self.path)
+        if self.split_column:
+            require_columns(frame, [self.split_column], "data.split.column", self.path)
+        require_columns(frame, self.drop_columns, "data.source.drop_columns", self.path)
+        skip = {self.target, self.split_column, *self.drop_columns}
+        features = (
+            self.features
+            if self.features is not None
+            else [c for c in frame.columns if c not in skip]
+        )
+        require_columns(frame, features, "data.source.features", self.path)
+        if not features:
+            raise DataError(
+                f"data.source: {self.path} has no feature columns besides the target {self.target!r}"
+            )
+        if self.categorical is not None:
+            require_columns(frame, self.categorical, "data.source.categorical", self.path)
+            categorical = [c for c in features if c in set(self.categorical)]
+        else:
+            categorical = [c for c in features if not looks_numeric(frame[c])]
+        columns: dict[str, Any] = {}
+        non_numeric: dict[str, int] = {}
+        for col in features:
+            if col in categorical:
+                # Codes are computed once here; every later factorization of the column is free.
+                columns[col] = frame[col].astype("category")
+                continue
+            values, junk = to_numeric(frame[col])
+            columns[col] = values.astype(np.float32, copy=False)
+            if junk:
+                non_numeric[col] = junk
+        y, task, junk = read_target(frame[self.target], self.task)
+        if junk:
+            non_numeric[self.target] = junk
+        split = (
+            parse_split_column(frame[self.split_column], self.split_column)
+            if self.split_column
+            else None
+        )
+        x = pd.DataFrame(columns, copy=False)
+        return RawData(
+            x=x,
+            y=y,
+            task=task,
+            input_kind="tabular",
+            feature_names=list(features),
+            split=split,
+            report={"rows_read": len(frame), "non_numeric": non_numeric},
+            categorical=categorical,
+            target_name=self.target,
+        )
