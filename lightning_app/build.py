@@ -46,10 +46,13 @@ def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
         raise ConfigError(f"{key}: cannot build {target or 'object'}: {type(cause).__name__}: {cause}") from err
 
 
-def build_datamodule(data_cfg: Any, preprocessing_cfg: Any, augmentation_cfg: Any | None = None):
+def build_datamodule(
+    data_cfg: Any, preprocessing_cfg: Any, augmentation_cfg: Any | None = None, fitted: dict | None = None
+):
     """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
 
-    Accepts config nodes or the plain dicts stored in a checkpoint.
+    Accepts config nodes or the plain dicts stored in a checkpoint. ``fitted`` (a run's
+    ``preprocessing.json``) makes the data module reuse that run's fitted preprocessing.
     """
     from lightning_app.data.augmentation import build_augmentation
     from lightning_app.data.datamodule import ArrayDataModule
@@ -62,6 +65,7 @@ def build_datamodule(data_cfg: Any, preprocessing_cfg: Any, augmentation_cfg: An
         loader=plain(data_cfg.loader),
         preprocessing=plain(preprocessing_cfg),
         augment=build_augmentation(plain(augmentation_cfg)) if augmentation_cfg is not None else None,
+        fitted=fitted,
     )
 
 
@@ -70,7 +74,7 @@ def build_network(model_cfg: DictConfig, spec: DataSpec):
     return _instantiate(model_cfg, "model", spec=spec)
 
 
-def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=None):
+def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=None, class_weights=None):
     """Wrap the network for training; checkpoints keep plain config only."""
     from lightning_app.models.module import LitModel
 
@@ -98,6 +102,7 @@ def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=No
         optimizer=_instantiate(cfg.optimizer, "optimizer"),
         scheduler=hparams["scheduler"],
         monitor=cfg.monitor.metric,
+        class_weights=class_weights,
         hparams=hparams,
     )
 

@@ -21,7 +21,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     from lightning_app.build import build_datamodule
     from lightning_app.errors import ConfigError
-    from lightning_app.runs import find_checkpoint, require_run_dir, write_json
+    from lightning_app.runs import PREPROCESSING_FILE, find_checkpoint, read_json, require_run_dir, write_json
     from lightning_app.training.loading import load_model
 
     if cfg.split not in SPLITS:
@@ -34,7 +34,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ckpt = find_checkpoint(require_run_dir(cfg.run_dir), "best")
     loaded = load_model(ckpt)
     hp = loaded.hparams
-    datamodule = build_datamodule(hp["data"], hp["preprocessing"])
+    # Reuse the run's fitted preprocessing (encoders, vocabulary, class list) rather than refitting.
+    fitted_file = ckpt.resolve().parent.parent / PREPROCESSING_FILE
+    fitted = read_json(fitted_file) if fitted_file.is_file() else None
+    datamodule = build_datamodule(hp["data"], hp["preprocessing"], fitted=fitted)
     datamodule.prepare()
     loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader}.get(
         cfg.split, datamodule.test_dataloader

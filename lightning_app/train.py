@@ -52,10 +52,13 @@ def train(cfg: DictConfig) -> float | None:
     spec = datamodule.prepare()
     cfg.monitor.metric, cfg.monitor.mode = validate_against_data(cfg, spec).values()
     write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
+    datamodule.write_report(run_dir)  # data_report.md: rows dropped, values repaired, class balance
 
     net = build.build_network(cfg.model, spec)
     teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
-    model = build.build_lit_module(cfg, net, datamodule.feature_transform, spec, teacher=teacher)
+    model = build.build_lit_module(
+        cfg, net, datamodule.feature_transform, spec, teacher=teacher, class_weights=datamodule.class_weights
+    )
     loggers = build.build_loggers(cfg)
     callbacks = build.build_callbacks(cfg, run_dir, has_logger=bool(loggers)) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)

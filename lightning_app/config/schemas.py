@@ -43,7 +43,88 @@ class Normalize(str, Enum):
 class Impute(str, Enum):
     mean = "mean"
     median = "median"
+    most_frequent = "most_frequent"
     constant = "constant"
+    drop_row = "drop_row"
+
+
+class CategoricalImpute(str, Enum):
+    most_frequent = "most_frequent"
+    constant = "constant"
+    drop_row = "drop_row"
+
+
+class Infinity(str, Enum):
+    drop_row = "drop_row"
+    clip = "clip"
+    missing = "missing"
+
+
+class OutlierMethod(str, Enum):
+    none = "none"
+    std = "std"
+    iqr = "iqr"
+
+
+class Encoding(str, Enum):
+    onehot = "onehot"
+    ordinal = "ordinal"
+
+
+class Imbalance(str, Enum):
+    none = "none"
+    class_weights = "class_weights"
+    oversample = "oversample"
+
+
+class UnseenLabels(str, Enum):
+    error = "error"
+    drop_row = "drop_row"
+
+
+class TaskChoice(str, Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
+class TableFormat(str, Enum):
+    auto = "auto"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class ImageMode(str, Enum):
+    grayscale = "grayscale"
+    rgb = "rgb"
+
+
+class OnError(str, Enum):
+    skip = "skip"
+    fail = "fail"
+
+
+class TokenLevel(str, Enum):
+    word = "word"
+    char = "char"
+
+
+class Side(str, Enum):
+    pre = "pre"
+    post = "post"
+
+
+class MnistDataset(str, Enum):
+    mnist = "mnist"
+    fashion_mnist = "fashion_mnist"
+
+
+class InputKindChoice(str, Enum):
+    auto = "auto"
+    tabular = "tabular"
+    image = "image"
+    tokens = "tokens"
+    sequence = "sequence"
 
 
 class SchedulerName(str, Enum):
@@ -67,6 +148,7 @@ class SplitConf:
     test: float = 0.15
     stratify: bool = True
     seed: int = 42
+    column: str | None = None  # a column of train/val/test labels (table and text sources)
 
 
 @dataclass
@@ -83,6 +165,8 @@ class DataConf:
     source: Any = MISSING  # a source object's config: `_target_` plus its arguments
     split: SplitConf = field(default_factory=SplitConf)
     loader: LoaderConf = field(default_factory=LoaderConf)
+    data_dir: str = "${paths.data_dir}"  # where sources that download (mnist) keep their files
+    download: bool = False  # fetch missing files from the usual mirrors (checksums verified)
 
 
 @dataclass
@@ -104,15 +188,138 @@ class SyntheticSourceConf:
 
 
 @dataclass
+class MnistSourceConf:
+    _target_: str = "lightning_app.data.sources.mnist.MnistSource"
+    dataset: MnistDataset = MnistDataset.mnist
+    data_dir: str = MISSING
+    download: bool = False
+    as_image: bool = True  # (1, 28, 28) images, else 784 flat features
+    mirrors: list[str] = field(default_factory=list)  # tried before the built-in mirrors
+
+
+@dataclass
+class TableSourceConf:
+    _target_: str = "lightning_app.data.sources.table.TableSource"
+    path: str = MISSING
+    target: str = MISSING
+    features: list[str] | None = None  # null: every column but the target, split and dropped ones
+    categorical: list[str] | None = None  # null: detected (text columns that are not numbers)
+    drop_columns: list[str] = field(default_factory=list)
+    task: TaskChoice = TaskChoice.auto
+    format: TableFormat = TableFormat.auto
+    delimiter: str | None = None  # null: "," ("\t" for .tsv)
+    encoding: str = "utf-8"
+    na_values: list[str] = field(default_factory=list)  # extra strings meaning "missing"
+    split_column: str | None = None
+
+
+@dataclass
+class ImageFolderSourceConf:
+    _target_: str = "lightning_app.data.sources.image_folder.ImageFolderSource"
+    root: str = MISSING
+    size: list[int] = field(default_factory=lambda: [32, 32])
+    mode: ImageMode = ImageMode.grayscale
+    extensions: list[str] = field(
+        default_factory=lambda: [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"]
+    )
+    on_error: OnError = OnError.skip
+
+
+@dataclass
+class TokenizerConf:
+    level: TokenLevel = TokenLevel.word
+    vocab_size: int = 20000
+    max_len: int = 64
+    min_freq: int = 1
+    lowercase: bool = True
+    padding: Side = Side.pre
+    truncation: Side = Side.post
+
+
+@dataclass
+class TextTableSourceConf:
+    _target_: str = "lightning_app.data.sources.text_table.TextTableSource"
+    path: str = MISSING
+    text_column: str = "text"
+    label_column: str = "label"
+    task: TaskChoice = TaskChoice.auto
+    format: TableFormat = TableFormat.auto
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    na_values: list[str] = field(default_factory=list)
+    split_column: str | None = None
+    tokenizer: TokenizerConf = field(default_factory=TokenizerConf)
+
+
+@dataclass
+class NpzSourceConf:
+    _target_: str = "lightning_app.data.sources.npz.NpzSource"
+    path: str = MISSING
+    x_key: str = "x"
+    y_key: str = "y"
+    split_key: str = "split"  # optional array of train/val/test labels
+    class_names_key: str = "class_names"  # optional array of class names (y holds indices)
+    input_kind: InputKindChoice = InputKindChoice.auto
+    task: TaskChoice = TaskChoice.auto
+
+
+@dataclass
+class CleaningConf:
+    drop_duplicates: bool = True  # tables and text: rows equal in every feature and the target
+    infinity: Infinity = Infinity.drop_row
+    unseen_labels: UnseenLabels = UnseenLabels.error  # val/test labels the training split lacks
+
+
+@dataclass
+class OutlierConf:
+    method: OutlierMethod = OutlierMethod.none
+    k: float = 3.0  # std: mean +- k std; iqr: [q1 - k IQR, q3 + k IQR]
+
+
+@dataclass
 class PreprocessingConf:
     normalize: Normalize = Normalize.standard
-    impute: Impute = Impute.mean
-    fill_value: float = 0.0
+    impute: Impute = Impute.mean  # numeric missing values
+    fill_value: float = 0.0  # impute=constant
+    categorical_impute: CategoricalImpute = CategoricalImpute.most_frequent
+    categorical_fill: str = "__missing__"  # categorical_impute=constant
+    encoding: Encoding = Encoding.onehot
+    max_categories: int = 50  # per column; rarer categories share the unknown bucket
+    min_category_count: int = 1
+    imbalance: Imbalance = Imbalance.none
+    cleaning: CleaningConf = field(default_factory=CleaningConf)
+    outliers: OutlierConf = field(default_factory=OutlierConf)
 
 
 @dataclass
 class AugmentationConf:
     name: str = "none"
+
+
+@dataclass
+class ImageAugmentationConf:
+    name: str = "image"
+    shift: float = 0.1  # max translation, as a fraction of the image side
+    rotation: float = 10.0  # max rotation, degrees
+    scale: float = 0.1  # zoom factor drawn from [1 - scale, 1 + scale]
+    noise: float = 0.0  # Gaussian noise std, as a fraction of the batch's pixel std
+    hflip: bool = False  # mirror left-right (wrong for digits and text)
+    vflip: bool = False
+    p: float = 1.0  # share of training images augmented
+
+
+@dataclass
+class TabularAugmentationConf:
+    name: str = "tabular"
+    noise: float = 0.05  # Gaussian noise std, as a fraction of each numeric feature's batch std
+    mixup_alpha: float = 0.2  # Beta(alpha, alpha) mixing weights; 0 = no mixup
+    mixup_prob: float = 0.5  # share of rows mixed with a partner
+
+
+@dataclass
+class TextAugmentationConf:
+    name: str = "text"
+    token_dropout: float = 0.1  # share of tokens replaced by the unknown token
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -169,6 +376,7 @@ class SGDConf:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    fused: bool | None = None  # one fused kernel per step (CPU and CUDA); null = torch's choice
 
 
 @dataclass
@@ -179,6 +387,7 @@ class AdamConf:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     weight_decay: float = 0.0
+    fused: bool | None = None  # one fused kernel per step (CPU and CUDA); null = torch's choice
 
 
 @dataclass
@@ -496,9 +705,23 @@ class ExportConf:
 
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base": DataConf},
-    "data_source": {"digits": DigitsSourceConf, "synthetic": SyntheticSourceConf},
+    "data_source": {
+        "digits": DigitsSourceConf,
+        "synthetic": SyntheticSourceConf,
+        "mnist": MnistSourceConf,
+        "table": TableSourceConf,
+        "image_folder": ImageFolderSourceConf,
+        "text_table": TextTableSourceConf,
+        "npz": NpzSourceConf,
+    },
     "preprocessing": {"base": PreprocessingConf},
-    "augmentation": {"base": AugmentationConf},
+    "augmentation": {
+        "base": AugmentationConf,
+        "none": AugmentationConf,
+        "image": ImageAugmentationConf,
+        "tabular": TabularAugmentationConf,
+        "text": TextAugmentationConf,
+    },
     "model": {"mlp": MLPConf, "cnn": CNNConf, "rnn": RNNConf, "transformer": TransformerConf},
     "optimizer": {"sgd": SGDConf, "adam": AdamConf, "adamw": AdamWConf},
     "scheduler": {"base": SchedulerConf},
