@@ -178,8 +178,11 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path):
     from lightning_app.training.checkpoint_io import AtomicCheckpointIO
 
+    from pytorch_lightning.callbacks import ProgressBar
+
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True, enum_to_str=True)
-    progress = any(type(cb).__name__.endswith("ProgressBar") for cb in callbacks)
+    if not trainer_cfg["enable_progress_bar"]:
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     return _instantiate(
         OmegaConf.create(trainer_cfg),
         "trainer",
@@ -187,5 +190,4 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
         logger=loggers or False,
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=progress and trainer_cfg["enable_progress_bar"],
     )

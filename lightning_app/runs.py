@@ -26,13 +26,17 @@ METRICS_FILE = "metrics.json"
 PREPROCESSING_FILE = "preprocessing.json"
 
 
-def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
+def atomic_write(
+    path: str | Path, write: Callable[[Any], None], mode: str = "wb", durable: bool = True
+) -> Path:
     """Write a file through a temporary sibling and rename it into place.
 
     Args:
         path: destination file.
         write: called with an open file object (binary unless ``mode`` is ``"w"``).
         mode: ``"wb"`` or ``"w"``.
+        durable: fsync before the rename, so the file also survives a power loss. The rename
+            alone already protects against the process being killed at any point.
 
     Returns:
         The destination path.
@@ -44,7 +48,8 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -32,16 +32,18 @@ def _resume_checkpoint(cfg: DictConfig) -> str | None:
 
 def train(cfg: DictConfig) -> float | None:
     """Fit and test one model as configured; write the run directory."""
+    from lightning_app.config.validate import validate_against_data, validate_train_config
+
+    validate_train_config(cfg)  # before the heavy imports: config mistakes answer at once
+
     import pytorch_lightning as pl
     import torch
 
     from lightning_app import build
     from lightning_app.compression.distillation import teacher_for
     from lightning_app.deployment.after_training import deploy_after_training
-    from lightning_app.config.validate import validate_against_data, validate_train_config
     from lightning_app.runs import PREPROCESSING_FILE, update_metrics, write_json
 
-    validate_train_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

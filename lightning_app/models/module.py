@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -68,9 +69,17 @@ class LitModel(pl.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         base = make_metrics(task, num_outputs)
-        self.train_metrics = base.clone(prefix="train/")
         self.val_metrics = base.clone(prefix="val/")
         self.test_metrics = base.clone(prefix="test/")
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets bookkeeping attributes (e.g. `_current_fx_name`) on every hook call, and
+        # nn.Module.__setattr__ runs a dozen type checks each time. An existing plain attribute
+        # that is not becoming a parameter or module can be set directly.
+        if name in self.__dict__ and not isinstance(value, nn.Module | nn.Parameter):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.transform(x))
@@ -81,36 +90,51 @@ class LitModel(pl.LightningModule):
         pred = out.squeeze(-1)
         return F.mse_loss(pred, y), pred
 
-    def _step(self, batch, stage: str, metrics: torchmetrics.MetricCollection) -> torch.Tensor:
+    def _step(self, batch, metrics: torchmetrics.MetricCollection) -> tuple[torch.Tensor, int]:
         x, y = batch
         loss, pred = self._loss(self(x), y)
         metrics.update(pred.detach(), y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=stage != "train")
-        return loss
+        return loss, len(y)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._step(batch, "train", self.train_metrics)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
-                "lower optimizer.lr, add gradient clipping (trainer.gradient_clip_val) or check the data"
-            )
+        x, y = batch
+        loss, pred = self._loss(self(x), y)
+        # Training loss (and accuracy) are accumulated in tensors and logged once per epoch:
+        # per-step `self.log` and torchmetrics updates cost more than a small model's step.
+        with torch.no_grad():
+            self._train_sums[0] += loss.detach() * len(y)
+            if self.task == "classification":
+                self._train_sums[1] += (pred.argmax(-1) == y).sum()
+        self._train_count += len(y)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics)
+        loss, n = self._step(batch, self.val_metrics)
+        self.log("val/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics)
+        loss, n = self._step(batch, self.test_metrics)
+        self.log("test/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, list | tuple) else batch
         out = self(x)
         return out.softmax(-1) if self.task == "classification" else out.squeeze(-1)
 
+    def on_train_epoch_start(self) -> None:
+        self._train_sums = torch.zeros(2, device=self.device)
+        self._train_count = 0
+
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_metrics.compute())
-        self.train_metrics.reset()
+        loss, correct = (self._train_sums / max(self._train_count, 1)).tolist()
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss is {loss} in epoch {self.current_epoch}: lower optimizer.lr, "
+                "add gradient clipping (trainer.gradient_clip_val) or check the data for extreme values"
+            )
+        self.log("train/loss", loss, sync_dist=True)
+        if self.task == "classification":
+            self.log("train/acc", correct, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), sync_dist=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from lightning_app.data.spec import DataSpec
 
@@ -40,6 +41,35 @@ class TokenEmbedding(nn.Module):
         return x.unsqueeze(-1) * self.weight + self.bias
 
 
+class EncoderBlock(nn.Module):
+    """Pre-norm self-attention + MLP block.
+
+    Written out (rather than ``nn.TransformerEncoderLayer``) because the built-in layer switches
+    to a fused inference kernel in eval mode that ONNX export cannot convert.
+    """
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, width)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length, width = x.shape[1], x.shape[2]
+        qkv = self.qkv(self.norm1(x)).reshape(-1, length, 3, self.heads, width // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(-1, length, width)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
 class Transformer(nn.Module):
     """Encoder-only transformer with a learned [CLS] token and positional embedding.
 
@@ -67,16 +97,7 @@ class Transformer(nn.Module):
         self.embed = TokenEmbedding(spec, width, patch_size)
         self.cls = nn.Parameter(torch.zeros(1, 1, width))
         self.pos = nn.Parameter(torch.randn(1, self.embed.length + 1, width) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            width,
-            heads,
-            dim_feedforward=int(width * mlp_ratio),
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
-        # Nested tensors are an inference fast path that ONNX export cannot trace.
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = nn.Sequential(*(EncoderBlock(width, heads, mlp_ratio, dropout) for _ in range(layers)))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, spec.num_outputs)
 

@@ -1,0 +1,67 @@
+"""Splits and in-memory batch loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_app.data.loaders import EpochBatchSampler, batch_loader
+from lightning_app.data.splits import split_indices
+from lightning_app.errors import DataError
+
+
+def test_sampler_order_depends_only_on_seed_and_epoch():
+    a = EpochBatchSampler(100, 16, shuffle=True, drop_last=False, seed=3)
+    b = EpochBatchSampler(100, 16, shuffle=True, drop_last=False, seed=3)
+    a.set_epoch(4)
+    b.set_epoch(4)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b]
+    b.set_epoch(5)
+    assert [x.tolist() for x in a] != [x.tolist() for x in b]
+
+
+def test_sampler_covers_every_row_once_per_epoch():
+    s = EpochBatchSampler(103, 16, shuffle=True, drop_last=False, seed=0)
+    rows = torch.cat(list(s))
+    assert sorted(rows.tolist()) == list(range(103))
+    assert len(s) == 7 == len(list(s))
+
+
+def test_drop_last_and_ranks_are_disjoint():
+    ranks = [EpochBatchSampler(100, 8, True, drop_last=True, seed=1, rank=r, world_size=2) for r in range(2)]
+    parts = [set(torch.cat(list(s)).tolist()) for s in ranks]
+    assert not parts[0] & parts[1]
+    assert len(list(ranks[0])) == len(list(ranks[1])) == len(ranks[0]) == 6
+
+
+def test_batch_loader_yields_batches_without_collate():
+    x, y = torch.arange(20.0).reshape(10, 2), torch.arange(10)
+    batches = list(batch_loader(x, y, batch_size=4, shuffle=False))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert torch.equal(batches[0][0], x[:4])
+
+
+def test_split_is_seeded_stratified_and_disjoint():
+    y = np.repeat(np.arange(4), 50)
+    s1 = split_indices(y, val=0.2, test=0.2, stratify=True, seed=7)
+    s2 = split_indices(y, val=0.2, test=0.2, stratify=True, seed=7)
+    assert all(np.array_equal(getattr(s1, k), getattr(s2, k)) for k in ("train", "val", "test"))
+    parts = [set(s1.train), set(s1.val), set(s1.test)]
+    assert sum(map(len, parts)) == 200 and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert np.bincount(y[s1.val]).tolist() == [10, 10, 10, 10]
+    s3 = split_indices(y, val=0.2, test=0.2, stratify=True, seed=8)
+    assert not np.array_equal(s1.val, s3.val)
+
+
+def test_split_respects_a_given_test_set():
+    y = np.arange(100) % 2
+    given = np.array(["train"] * 80 + ["test"] * 20)
+    s = split_indices(y, val=0.25, test=0.5, stratify=True, seed=0, given=given)
+    assert s.test.tolist() == list(range(80, 100))
+    assert len(s.val) == 20 and len(s.train) == 60
+
+
+def test_empty_split_is_a_data_error():
+    with pytest.raises(DataError, match=r"split .*empty"):
+        split_indices(np.arange(3), val=0.1, test=0.1, stratify=False, seed=0)
