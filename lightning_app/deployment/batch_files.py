@@ -51,7 +51,7 @@ def _from_table(frame: Any, parser: InputParser, text_column: str, keep: list[st
             raise RequestError(
                 f"column {text_column!r}: row {int(texts.isna().to_numpy().argmax())} has no text"
             )
-        return parser.parse(texts.astype(str).tolist(), where="row {}")
+        return parser.parse(texts.astype(str).tolist(), where=_row)
     if parser.frame_encoder is not None:
         return parser.frame_encoder(frame)
     if parser.feature_names:
@@ -66,15 +66,16 @@ def _from_table(frame: Any, parser: InputParser, text_column: str, keep: list[st
     bad = [c for c in frame.columns if frame[c].dtype.kind not in "iufb"]
     if bad:
         raise RequestError(f"column(s) {bad[:10]} are not numeric; each row: {parser.expected()}")
-    return parser.from_array(frame.to_numpy(dtype=np.float64))
+    return parser.from_array(frame.to_numpy(dtype=np.float64), where=_row)
 
 
 def _read_jsonl(path: Path, parser: InputParser) -> np.ndarray:
-    instances = []
+    instances, numbers = [], []
     with path.open("rb") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+            numbers.append(n)
             try:
                 instances.append(json.loads(line))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -83,7 +84,7 @@ def _read_jsonl(path: Path, parser: InputParser) -> np.ndarray:
                 ) from None
     if not instances:
         raise DataError(f"{path} holds no instances")
-    return parser.parse(instances, where="line {}")
+    return parser.parse(instances, where=lambda i: f"line {numbers[i]}")
 
 
 def _read_npz(path: Path, parser: InputParser) -> np.ndarray:
@@ -96,7 +97,12 @@ def _read_npz(path: Path, parser: InputParser) -> np.ndarray:
             arr = data[key]
     except (OSError, ValueError) as err:
         raise DataError(f"cannot read {path} (NPZ without pickled objects): {err}") from err
-    return parser.from_array(arr)
+    return parser.from_array(arr, where=lambda i: f"{key}[{i}]")
+
+
+def _row(i: int) -> str:
+    """Data rows are counted from 1, the header not included."""
+    return f"row {i + 1}"
 
 
 def read_input(

@@ -11,6 +11,7 @@ model's preprocessing imputes. Import cost: numpy only.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -135,14 +136,18 @@ class InputParser:
 
     # -- parsing ----------------------------------------------------------------------------------
     def parse(
-        self, instances: Any, max_instances: int | None = None, where: str = "instances[{}]"
+        self,
+        instances: Any,
+        max_instances: int | None = None,
+        where: str | Callable[[int], str] = "instances[{}]",
     ) -> np.ndarray:
         """Turn a list of instances into the artifact's raw input ``(n, *shape)``.
 
         Args:
             instances: the samples.
             max_instances: more than this many answer 413.
-            where: how an error names the ``i``-th instance (``"line {}"`` for files).
+            where: how an error names the ``i``-th instance: a format string, or a function
+                of ``i`` (files name their lines or rows).
 
         Raises:
             RequestError: 422 naming the first bad instance and what is expected; 413 when
@@ -180,10 +185,11 @@ class InputParser:
         return self._arrays(instances)
 
     def _bad(self, i: int, what: str) -> RequestError:
-        where = self._where.format(self._offset + i)
+        i += self._offset
+        where = self._where(i) if callable(self._where) else self._where.format(i)
         return RequestError(f"{where}: {what}; expected {self.expected()}")
 
-    def from_array(self, arr: np.ndarray, where: str = "row {}") -> np.ndarray:
+    def from_array(self, arr: np.ndarray, where: str | Callable[[int], str] = "row {}") -> np.ndarray:
         """Validate an already numeric array ``(n, *shape)`` or ``(n, size)`` (files, NPZ)."""
         self._where, self._offset = where, 0
         if self.dtype.kind == "i":
