@@ -24,15 +24,15 @@ def export(cfg: DictConfig) -> dict[str, float]:
     from omegaconf import OmegaConf
 
     from lightning_app.config.validate import validate_export_config
+    from lightning_app.runs import require_run_dir
 
-    validate_export_config(cfg)  # config mistakes answer before the heavy imports
+    validate_export_config(cfg)  # config and run-directory mistakes answer before heavy imports
+    run_dir = require_run_dir(cfg.run_dir)
     import torch
 
     from lightning_app.build import plain
     from lightning_app.deployment.stage import deploy_run
-    from lightning_app.runs import require_run_dir
 
-    run_dir = require_run_dir(cfg.run_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     metrics = deploy_run(

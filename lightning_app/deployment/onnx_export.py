@@ -234,7 +234,9 @@ def write_metadata(path: str | Path, meta: dict[str, Any]) -> None:
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     for key, value in meta.items():
-        proto.metadata_props.add(key=key, value=json.dumps(value, sort_keys=True))
+        proto.metadata_props.add(
+            key=key, value=json.dumps(value, sort_keys=True, separators=(",", ":"))
+        )
     onnx.save_model(proto, str(path), save_as_external_data=False)
 
 

@@ -33,7 +33,9 @@ def learning_curves(frame, path: Path) -> Path | None:
     if frame is None or "epoch" not in frame:
         return None
     per_epoch = frame.groupby("epoch").last(numeric_only=True)
-    names = sorted({c.split("/", 1)[1] for c in per_epoch.columns if c.startswith(("train/", "val/"))})
+    names = sorted(
+        {c.split("/", 1)[1] for c in per_epoch.columns if c.startswith(("train/", "val/"))}
+    )
     names = [n for n in names if n == "loss"] + [n for n in names if n != "loss"]
     if not names:
         return None
@@ -78,7 +80,11 @@ def artifact_bars(rows: list[dict], metric_label: str, path: Path) -> Path:
     """Size, test metric and batch-1 p50 latency of every artifact (and torch eager)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    panels = (("size_kb", "file size (KB)"), ("metric", metric_label), ("latency_p50_ms", "latency p50, batch 1 (ms)"))
+    panels = (
+        ("size_kb", "file size (KB)"),
+        ("metric", metric_label),
+        ("latency_p50_ms", "latency p50, batch 1 (ms)"),
+    )
     for ax, (key, title) in zip(axes, panels, strict=True):
         shown = [r for r in rows if r.get(key) is not None]
         bars = ax.bar([r["name"] for r in shown], [r[key] for r in shown], color="#4C72B0")

@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_app.compression.pruning import Pruner, fold_state_dict, magnitude_masks, sparsity_stats
+from lightning_app.compression.pruning import (
+    Pruner,
+    fold_state_dict,
+    magnitude_masks,
+    sparsity_stats,
+)
 from lightning_app.compression.structured import find_channel_groups, shrink
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import CompressionError
@@ -60,7 +65,11 @@ def test_pruned_weights_stay_zero_while_training():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: MLP(IMAGE, hidden_sizes=[32, 16], batch_norm=True), lambda: CNN(IMAGE), lambda: CNN(IMAGE, pool="none", hidden_size=0)],
+    [
+        lambda: MLP(IMAGE, hidden_sizes=[32, 16], batch_norm=True),
+        lambda: CNN(IMAGE),
+        lambda: CNN(IMAGE, pool="none", hidden_size=0),
+    ],
     ids=["mlp_bn", "cnn", "cnn_flatten"],
 )
 def test_structured_pruning_cuts_channels_without_changing_outputs(make):
@@ -110,9 +119,11 @@ class Branchy(nn.Module):
 
 
 def test_structured_pruning_rejects_what_it_cannot_cut():
-    with pytest.raises(CompressionError, match="no prunable channels in Residual.*method=unstructured"):
+    with pytest.raises(
+        CompressionError, match=r"no prunable channels in Residual.*method=unstructured"
+    ):
         Pruner(Residual(), "structured", "layer", ["linear"])
-    with pytest.raises(CompressionError, match="torch.fx.*Branchy"):
+    with pytest.raises(CompressionError, match=r"torch\.fx.*Branchy"):
         Pruner(Branchy(), "structured", "layer", ["linear"])
     with pytest.raises(CompressionError, match="allowed"):
         Pruner(Residual(), "unstructured", "global", ["attention"])

@@ -29,7 +29,11 @@ def _rows(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_int8_artifact_is_smaller_and_agrees(fp32, tmp_path, mode):
-    reader = BatchReader([_rows(64, s) for s in range(4)], (32,), np.float32, "test") if mode == "static" else None
+    reader = (
+        BatchReader([_rows(64, s) for s in range(4)], (32,), np.float32, "test")
+        if mode == "static"
+        else None
+    )
     path = strip_file(quantize(fp32, tmp_path / "model.int8.onnx", mode, reader=reader))
     check(path)
     assert weight_bytes(path) < 0.3 * weight_bytes(fp32)
@@ -60,5 +64,5 @@ def test_calibration_files(tmp_path):
     with pytest.raises(CompressionError, match="file not found"):
         load_calibration_file(tmp_path / "missing.npy", 8)
     (tmp_path / "bad.npy").write_text("not an array")
-    with pytest.raises(CompressionError, match="not a .npy/.npz"):
+    with pytest.raises(CompressionError, match=r"not a \.npy/\.npz"):
         load_calibration_file(tmp_path / "bad.npy", 8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from lightning_app.compression.schedule import current_sparsity, epoch_plan, sparsity_steps
@@ -12,7 +14,7 @@ def test_steps_rise_monotonically_to_the_target(kind):
     steps = sparsity_steps(kind, 0.9, 10)
     assert len(steps) == 10
     assert steps[-1] == pytest.approx(0.9)
-    assert all(b >= a for a, b in zip(steps, steps[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(steps))
     assert all(0.0 < s <= 0.9 for s in steps)
 
 

@@ -15,8 +15,14 @@ CASES = {
     "quantize_dynamic": (["compression=quantize_dynamic"], ["fp32", "int8"]),
     "quantize_static": (["compression=quantize_static"], ["fp32", "int8"]),
     "prune_quantize": (["compression=prune_quantize"], ["fp32", "int8"]),
-    "cnn_structured_static": ([*CNN, "compression=prune_structured", "compression.quantize.mode=static"], ["fp32", "int8"]),
-    "regression_dynamic": (["data=synthetic_regression", "compression=quantize_dynamic"], ["fp32", "int8"]),
+    "cnn_structured_static": (
+        [*CNN, "compression=prune_structured", "compression.quantize.mode=static"],
+        ["fp32", "int8"],
+    ),
+    "regression_dynamic": (
+        ["data=synthetic_regression", "compression=quantize_dynamic"],
+        ["fp32", "int8"],
+    ),
 }
 DENSE_MLP_PARAMS = 8 * 128 + 128 + 128 * 64 + 64 + 64 * 3 + 3  # the default MLP on TINY data
 
@@ -32,7 +38,11 @@ def test_every_compression_option_deploys(tmp_path, case):
         assert metrics["deploy/fp32/sparsity"] == pytest.approx(0.5, abs=0.01)
     if case == "prune_structured":
         # half the hidden neurons are gone: 8-64-32-3 instead of 8-128-64-3
-        assert metrics["deploy/fp32/params"] == 8 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3 < DENSE_MLP_PARAMS
+        assert (
+            metrics["deploy/fp32/params"]
+            == 8 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3
+            < DENSE_MLP_PARAMS
+        )
     if "int8" in variants:
         assert metrics["deploy/int8/weights_bytes"] < 0.5 * metrics["deploy/fp32/weights_bytes"]
 
