@@ -6,6 +6,7 @@ checks what spans several keys or needs the data (the DataSpec).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from omegaconf import DictConfig
@@ -50,8 +51,44 @@ def validate_train_config(cfg: DictConfig) -> None:
     _check(p, s.step_size >= 1, f"scheduler.step_size={s.step_size}: must be >= 1")
     _check(p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null")
     p += compression_problems(cfg.compression, cfg.deployment, training=True, max_epochs=t.max_epochs)
+    p += data_problems(cfg.data, cfg.preprocessing, cfg.augmentation)
     if p:
         raise ConfigError(p)
+
+
+def data_problems(data: DictConfig, pre: DictConfig, aug: DictConfig) -> list[str]:
+    """Rules of the ``data``, ``preprocessing`` and ``augmentation`` groups."""
+    from omegaconf import OmegaConf
+
+    p = [f"data.{k} is required: set it on the command line (data.{k}=...)" for k in sorted(OmegaConf.missing_keys(data))]
+    _check(p, pre.outliers.k > 0, f"preprocessing.outliers.k={pre.outliers.k}: must be > 0")
+    _check(p, pre.max_categories >= 1, f"preprocessing.max_categories={pre.max_categories}: must be >= 1")
+    _check(p, pre.min_category_count >= 1, f"preprocessing.min_category_count={pre.min_category_count}: must be >= 1")
+    _check(p, math.isfinite(pre.fill_value), f"preprocessing.fill_value={pre.fill_value}: must be a finite number")
+    ranges = {  # key: (low, high, high inclusive)
+        "shift": (0.0, 1.0, False), "rotation": (0.0, 180.0, True), "scale": (0.0, 1.0, False), "p": (0.0, 1.0, True),
+        "noise": (0.0, math.inf, False), "mixup_alpha": (0.0, math.inf, False), "mixup_prob": (0.0, 1.0, True),
+        "token_dropout": (0.0, 1.0, False),
+    }  # fmt: skip
+    for key, (lo, hi, inclusive) in ranges.items():
+        if key in aug:
+            ok = lo <= aug[key] and (aug[key] <= hi if inclusive else aug[key] < hi)
+            _check(p, ok, f"augmentation.{key}={aug[key]}: must be in [{lo}, {hi}{']' if inclusive else ')'}")
+    return p
+
+
+AUGMENTATION_INPUTS = {"image": ("image",), "tabular": ("tabular", "sequence"), "text": ("tokens",)}
+
+
+def _data_problems(cfg: DictConfig, spec) -> list[str]:
+    """Does the augmentation fit the data's input kind?"""
+    p: list[str] = []
+    kinds = AUGMENTATION_INPUTS.get(cfg.augmentation.name)
+    if kinds and spec.input_kind not in kinds:
+        fits = [name for name, k in AUGMENTATION_INPUTS.items() if spec.input_kind in k] + ["none"]
+        p.append(f"augmentation={cfg.augmentation.name} needs {' or '.join(kinds)} input but the data gives "
+                 f"{spec.input_kind} input: use augmentation={' or '.join(fits)}")  # fmt: skip
+    return p
 
 
 def compression_problems(compression: DictConfig, deployment: DictConfig, training: bool, max_epochs: int | None = None) -> list[str]:
@@ -148,7 +185,7 @@ def _model_problems(model_cfg: DictConfig, spec) -> list[str]:
 
 def validate_against_data(cfg: DictConfig, spec) -> dict[str, Any]:
     """Rules that need the DataSpec; returns the resolved monitor ``{metric, mode}``."""
-    problems = _model_problems(cfg.model, spec)
+    problems = _model_problems(cfg.model, spec) + _data_problems(cfg, spec)
     try:
         metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, spec.task)
     except ConfigError as err:

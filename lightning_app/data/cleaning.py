@@ -86,6 +86,10 @@ def duplicated(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         same &= _equal(values[candidates], values[first])
     out = np.zeros(len(rows), dtype=bool)
     out[candidates[same]] = True
+    if not same.all():  # a true hash collision: settle those hash groups by full comparison
+        groups = np.flatnonzero(np.isin(combined, combined[candidates[~same]]))
+        table = pd.DataFrame({i: values[groups] for i, values in enumerate(picked)})
+        out[groups] = table.duplicated(keep="first").to_numpy()
     return out
 
 

@@ -1,7 +1,7 @@
 """Batches sliced straight from in-memory tensors.
 
 A ``DataLoader(TensorDataset)`` indexes and collates one sample at a time, which on small data
-costs more than the model. Here the sampler yields whole index batches and the dataset gathers
+costs more than the model. Here the sampler yields whole index batches and the loader gathers
 them with one tensor index, so a batch costs one gather.
 """
 
@@ -10,39 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
-
-
-class TensorBatchDataset(Dataset):
-    """``dataset[index_tensor] -> (x[rows[index]], y[rows[index]])``.
-
-    Args:
-        x, y: features and targets of every row.
-        rows: optional positions of this dataset's rows in ``x``/``y`` (a split, possibly with
-            repeats when oversampled); all rows when None.
-        dtype: optional dtype each batch of ``x`` is cast to (uint8 images stay small in memory
-            and become float32 one batch at a time).
-    """
-
-    def __init__(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        rows: torch.Tensor | None = None,
-        dtype: torch.dtype | None = None,
-    ):
-        if len(x) != len(y):
-            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
-        self.x, self.y, self.rows, self.dtype = x, y, rows, dtype
-
-    def __len__(self) -> int:
-        return len(self.y) if self.rows is None else len(self.rows)
-
-    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.rows is not None:
-            index = self.rows[index]
-        x = self.x[index]
-        return (x if self.dtype is None else x.to(self.dtype)), self.y[index]
+from torch.utils.data import Sampler
 
 
 class EpochBatchSampler(Sampler[torch.Tensor]):
@@ -97,6 +65,27 @@ class EpochBatchSampler(Sampler[torch.Tensor]):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+class InMemoryLoader:
+    """Iterable of ``(x, y)`` batches gathered by an :class:`EpochBatchSampler`.
+
+    Deliberately not a ``DataLoader``: Lightning would otherwise swap in its own samplers (for
+    ``overfit_batches``), which yield single indices. It still exposes ``sampler`` so Lightning
+    calls ``set_epoch`` on it.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, sampler: EpochBatchSampler):
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+        self.x, self.y, self.sampler = x, y, sampler
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in self.sampler:
+            yield self.x[index], self.y[index]
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 def batch_loader(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -106,16 +95,7 @@ def batch_loader(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
-    rows: torch.Tensor | None = None,
-    dtype: torch.dtype | None = None,
-) -> DataLoader:
-    """A DataLoader over in-memory tensors that gathers a whole batch per step.
-
-    ``rows`` restricts (and orders) the rows served; ``dtype`` casts each batch of ``x``.
-    """
-    dataset = TensorBatchDataset(x, y, rows, dtype)
-    sampler = EpochBatchSampler(
-        len(dataset), batch_size, shuffle, drop_last, seed, rank, world_size
-    )
-    # batch_size=None: each sampler item is already a batch of indices; no per-sample collate.
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+) -> InMemoryLoader:
+    """Batches over in-memory tensors: one gather per batch, no per-sample collate."""
+    sampler = EpochBatchSampler(len(y), batch_size, shuffle, drop_last, seed, rank, world_size)
+    return InMemoryLoader(x, y, sampler)
