@@ -74,6 +74,12 @@ def build_network(model_cfg: DictConfig, spec: DataSpec):
     return _instantiate(model_cfg, "model", spec=spec)
 
 
+def _scheduler_mode(cfg: DictConfig) -> str:
+    """``plateau`` follows the monitored metric's direction unless told otherwise."""
+    mode = plain(cfg.scheduler)["mode"]
+    return plain(cfg.monitor)["mode"] if mode == "auto" else mode
+
+
 def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=None, class_weights=None):
     """Wrap the network for training; checkpoints keep plain config only."""
     from lightning_app.models.module import LitModel
@@ -83,7 +89,7 @@ def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=No
         "spec": spec.to_dict(),
         "transform": transform.state(),
         "optimizer": plain(cfg.optimizer),
-        "scheduler": plain(cfg.scheduler),
+        "scheduler": {**plain(cfg.scheduler), "mode": _scheduler_mode(cfg)},
         "seed": cfg.seed,
         "data": plain(cfg.data),
         "preprocessing": plain(cfg.preprocessing),
@@ -151,7 +157,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
             dirpath=str(run_dir / "checkpoints"),
             filename="best",
             monitor=cfg.monitor.metric,
-            mode=cfg.monitor.mode,
+            mode=plain(cfg.monitor)["mode"],
             save_top_k=1,
             save_last=cfg.checkpoint.save_last,
             every_n_epochs=cfg.checkpoint.every_n_epochs,

@@ -29,11 +29,13 @@ def run_task(fn: Callable[[Any], Any], cfg: Any) -> Any:
     """
     try:
         return fn(cfg)
-    except LappError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+    except Exception as err:
+        # Lightning reports bad Trainer settings as MisconfigurationException: a user error too.
+        user_error = isinstance(err, LappError) or type(err).__name__ == "MisconfigurationException"
+        if not user_error or os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
             raise
         print(f"Error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        sys.exit(getattr(err, "exit_code", 2))
 
 
 def resume_argv(argv: list[str]) -> list[str]:

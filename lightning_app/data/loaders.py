@@ -71,16 +71,38 @@ class InMemoryLoader:
     Deliberately not a ``DataLoader``: Lightning would otherwise swap in its own samplers (for
     ``overfit_batches``), which yield single indices. It still exposes ``sampler`` so Lightning
     calls ``set_epoch`` on it.
+
+    Args:
+        x, y: features and targets of every row.
+        sampler: yields batches of positions into ``rows`` (or into ``x`` when ``rows`` is None).
+        rows: optional positions of this loader's rows in ``x``/``y`` (a split, possibly with
+            repeats when oversampled); all rows when None.
+        dtype: optional dtype each batch of ``x`` is cast to (uint8 images stay small in memory
+            and become float32 one batch at a time).
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, sampler: EpochBatchSampler):
+    batch_sampler = (
+        None  # Lightning inspects it (with ``sampler``) to tell whether batches are shuffled
+    )
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        sampler: EpochBatchSampler,
+        rows: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
-        self.x, self.y, self.sampler = x, y, sampler
+        self.x, self.y, self.sampler, self.rows, self.dtype = x, y, sampler, rows, dtype
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.sampler:
-            yield self.x[index], self.y[index]
+            if self.rows is not None:
+                index = self.rows[index]
+            x = self.x[index]
+            yield (x if self.dtype is None else x.to(self.dtype)), self.y[index]
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -95,7 +117,13 @@ def batch_loader(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    rows: torch.Tensor | None = None,
+    dtype: torch.dtype | None = None,
 ) -> InMemoryLoader:
-    """Batches over in-memory tensors: one gather per batch, no per-sample collate."""
-    sampler = EpochBatchSampler(len(y), batch_size, shuffle, drop_last, seed, rank, world_size)
-    return InMemoryLoader(x, y, sampler)
+    """Batches over in-memory tensors: one gather per batch, no per-sample collate.
+
+    ``rows`` restricts (and orders) the rows served; ``dtype`` casts each batch of ``x``.
+    """
+    num_rows = len(y) if rows is None else len(rows)
+    sampler = EpochBatchSampler(num_rows, batch_size, shuffle, drop_last, seed, rank, world_size)
+    return InMemoryLoader(x, y, sampler, rows, dtype)
