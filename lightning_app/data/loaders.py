@@ -81,9 +81,8 @@ class InMemoryLoader:
             and become float32 one batch at a time).
     """
 
-    batch_sampler = (
-        None  # Lightning inspects it (with ``sampler``) to tell whether batches are shuffled
-    )
+    # Lightning inspects it (with ``sampler``) to tell whether batches are shuffled.
+    batch_sampler = None
 
     def __init__(
         self,
