@@ -83,6 +83,7 @@ class LappOptunaSweeperConf:
         default_factory=dict
     )  # key: override grammar (choice, interval, ...)
     conditional_params: dict[str, Any] = field(default_factory=dict)  # "key=value": {key: grammar}
+    enqueue: list[Any] = field(default_factory=list)  # parameter sets tried first ({key: value})
     threads_per_job: int | None = None  # torch threads per parallel job; null: cores / n_jobs
     heartbeat_interval: float = 15.0  # seconds between liveness marks of running trials
     stale_after: float = 120.0  # a RUNNING trial without a mark for this long was interrupted

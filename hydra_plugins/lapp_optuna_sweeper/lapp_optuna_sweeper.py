@@ -6,6 +6,8 @@ logic are imported inside ``sweep``, not here.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -45,12 +47,21 @@ class LappOptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from lightning_app.sweep.runner import SweepRunner
+        """Run the sweep; a user error prints one message and exits non-zero (no traceback)."""
+        from lightning_app.errors import LappError
 
-        runner = SweepRunner(
-            settings=self.settings,
-            config=self.config,
-            launcher=self.launcher,
-            config_loader=self.hydra_context.config_loader,
-        )
-        return runner.run(arguments)
+        try:
+            from lightning_app.sweep.runner import SweepRunner
+
+            runner = SweepRunner(
+                settings=self.settings,
+                config=self.config,
+                launcher=self.launcher,
+                config_loader=self.hydra_context.config_loader,
+            )
+            return runner.run(arguments)
+        except LappError as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"Error: {err}", file=sys.stderr)
+            sys.exit(err.exit_code)

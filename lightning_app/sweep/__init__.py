@@ -1,6 +1,7 @@
 """Optuna glue behind the ``lapp_optuna`` Hydra sweeper (``lapp train -m hparams_search=NAME``).
 
-- ``space``: override grammar -> Optuna distributions -> per-trial overrides
+- ``grammar``, ``space``: override grammar -> Optuna distributions -> per-trial overrides
+- ``settings``: every ``hydra.sweeper`` setting checked at once
 - ``factories``: samplers and pruners from config
 - ``objectives``: objectives, constraints, job outcomes, Pareto fronts
 - ``storage``: storage URLs, creating/resuming a study safely with several processes

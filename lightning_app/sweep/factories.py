@@ -32,6 +32,7 @@ PRUNERS: dict[str, str] = {
     "hyperband": "HyperbandPruner",
 }
 _SET_BY_SWEEPER = ("seed", "constraints_func", "search_space")
+PRUNER_ATTR = "lapp:pruner"  # trial system attribute: the {name, options} the job's pruner uses
 
 
 def _check_options(
@@ -43,6 +44,7 @@ def _check_options(
         raise ConfigError(
             f"{key}.options: unknown option(s) {wrong} for optuna.{cls.__name__}; allowed: {allowed}"
             + (f" ({', '.join(reserved)} are set by the sweeper)" if reserved else "")
+            + f"; {key}.options={{}} starts from the defaults"
         )
 
 
@@ -108,7 +110,7 @@ def build_pruner(spec: Mapping[str, Any]):
     if name not in PRUNERS:
         raise ConfigError(f"hydra.sweeper.pruner.name={name!r}: allowed: {list(PRUNERS)}")
     cls = getattr(optuna.pruners, PRUNERS[name])
-    options = dict(spec.get("options") or {})
+    options = dict(spec.get("options") or {}) if name != "none" else {}  # none: options are moot
     _check_options(cls, options, "hydra.sweeper.pruner", ())
     if name == "percentile" and "percentile" not in options:
         raise ConfigError(

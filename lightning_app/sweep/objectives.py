@@ -2,7 +2,7 @@
 
 An objective is ``return`` (the value the task returns; train returns the best monitored metric)
 or a key of the job's ``metrics.json`` (``test/acc``, ``fit/seconds``,
-``deploy/fp32/latency_p50_ms``, ...). Constraints bound further metrics (``latency <= 5``): the
+``deploy/fp32/latency_p50_ms``, ...; ``deploy/*/...`` is the trial's smallest artifact). Constraints bound further metrics (``latency <= 5``): the
 pruning-compatible way to trade accuracy against cost, since Optuna cannot prune a study with
 several objectives.
 """
@@ -149,6 +149,33 @@ def report_metric(objectives: Sequence[Objective]) -> str | None:
     return metric if metric.split("/", 1)[0] in ("val", "train") else None
 
 
+def smallest_artifact(metrics: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Resolve ``deploy/*/KEY`` to the trial's smallest deployed artifact.
+
+    The deployment stage writes ``deploy/<variant>/size_bytes`` and other figures per artifact
+    (``fp32``, ``int8``, ...); ``*`` names the variant with the fewest bytes, i.e. the one a
+    size- or latency-minded user ships, so a quantized trial is scored on its int8 model.
+
+    Returns:
+        ``(variant or None, metrics with the deploy/*/... keys added)``.
+    """
+    sizes = {
+        k.split("/")[1]: v
+        for k, v in metrics.items()
+        if k.startswith("deploy/")
+        and k.endswith("/size_bytes")
+        and k.count("/") == 2
+        and not k.startswith("deploy/*/")
+        and isinstance(v, int | float)
+    }
+    if not sizes:
+        return None, dict(metrics)
+    variant = min(sizes, key=lambda v: sizes[v])
+    prefix = f"deploy/{variant}/"
+    extra = {f"deploy/*/{k[len(prefix) :]}": v for k, v in metrics.items() if k.startswith(prefix)}
+    return variant, {**metrics, **extra}
+
+
 def read_outcome(
     status_ok: bool,
     returned: Any,
@@ -159,9 +186,10 @@ def read_outcome(
     """Turn a finished job (its return or exception, and its metrics.json) into an Outcome."""
     import optuna
 
+    metrics = smallest_artifact(metrics or {})[1]
     numeric = {
         k: float(v)
-        for k, v in (metrics or {}).items()
+        for k, v in metrics.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     if not status_ok:
@@ -172,7 +200,7 @@ def read_outcome(
         )
     values = []
     for obj in objectives:
-        raw = returned if obj.metric == RETURN else (metrics or {}).get(obj.metric)
+        raw = returned if obj.metric == RETURN else metrics.get(obj.metric)
         if raw is None:
             where = (
                 "the task returned None"

@@ -79,7 +79,8 @@ def progress_line(
     if outcome.state == "COMPLETE" and outcome.reason:
         head += f" (infeasible: {outcome.reason})"
     elif outcome.reason:
-        head += f": {outcome.reason}"
+        reason = " ".join(outcome.reason.split())  # one line, however long the error
+        head += f": {reason[:300]}{'...' if len(reason) > 300 else ''}"
     best = best_trials(study.get_trials(deepcopy=False), ctx)
     if len(ctx.objectives) > 1:
         head += f" | Pareto front: {len(best)} trial(s)"

@@ -14,8 +14,6 @@ import pytorch_lightning as pl
 
 from lightning_app.errors import ConfigError, SweepError
 
-PRUNER_ATTR = "lapp:pruner"  # trial system attribute: the {name, options} of the sweep's pruner
-
 
 def should_stop(value: float, step: int, trial: Any) -> bool:
     """Report ``value`` at ``step`` to the trial and ask its study's pruner."""
@@ -64,10 +62,10 @@ class TrialReporter(pl.Callback):
             return
         import optuna
 
-        from lightning_app.sweep.factories import build_pruner
-        from lightning_app.sweep.storage import open_storage
+        from lightning_app.sweep.factories import PRUNER_ATTR, build_pruner
+        from lightning_app.sweep.storage import open_storage, resolve_job_url
 
-        storage = open_storage(self.storage)
+        storage = open_storage(resolve_job_url(self.storage))
         try:
             study = optuna.load_study(study_name=self.study_name, storage=storage)
             frozen = study._storage.get_trial(self.trial_id)

@@ -24,6 +24,7 @@ from lightning_app.sweep.objectives import (
     Outcome,
     best_index,
     pareto_front,
+    smallest_artifact,
 )
 from lightning_app.sweep.progress import Tally, counts
 
@@ -82,6 +83,9 @@ def record(study: Any, trial: Any, outcome: Outcome, ctx: Context) -> Outcome:
             )
     if outcome.metrics:
         storage.set_trial_user_attr(tid, "metrics", outcome.metrics)
+        artifact = smallest_artifact(outcome.metrics)[0]
+        if artifact:
+            storage.set_trial_user_attr(tid, "artifact", artifact)  # what deploy/*/... means here
     if outcome.reason:
         storage.set_trial_user_attr(
             tid, "fail_reason" if outcome.state == "FAIL" else "note", outcome.reason
@@ -133,7 +137,9 @@ def trial_rows(trials: list[Any], ctx: Context) -> list[dict[str, Any]]:
         ):
             row[c.metric] = (t.user_attrs.get("metrics") or {}).get(c.metric)
             row[f"{c.metric} violation"] = v
-        row["epochs"] = len(t.intermediate_values)
+        row["artifact"] = t.user_attrs.get("artifact", "")
+        fit_epochs = (t.user_attrs.get("metrics") or {}).get("fit/epochs")
+        row["epochs"] = len(t.intermediate_values) or (int(fit_epochs) if fit_epochs else 0)
         duration = t.duration.total_seconds() if t.duration else None
         row["duration_s"] = round(duration, 2) if duration is not None else None
         row["reason"] = t.user_attrs.get("fail_reason") or t.user_attrs.get("note") or ""

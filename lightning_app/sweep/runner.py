@@ -7,29 +7,29 @@ whichever Hydra launcher is selected; every trial is one job of the task (``lapp
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from lightning_app.errors import ConfigError, SweepError
+from lightning_app.errors import SweepError
 from lightning_app.sweep import leases, results
-from lightning_app.sweep.factories import build_pruner, build_sampler, check_sampler
+from lightning_app.sweep.factories import PRUNER_ATTR, build_pruner, build_sampler
 from lightning_app.sweep.objectives import (
-    Objective,
     Outcome,
     read_outcome,
     report_metric,
-    resolve_constraints,
-    resolve_objectives,
 )
 from lightning_app.sweep.progress import Tally, progress_line
-from lightning_app.sweep.reporter import PRUNER_ATTR
+from lightning_app.sweep.settings import Plan, check_settings
 from lightning_app.sweep.space import SearchSpace, override_text
 from lightning_app.sweep.storage import (
     ATTR_OBJECTIVES,
     ATTR_SPACE,
     default_url,
+    display_url,
+    job_url,
     normalize_url,
     open_study,
 )
@@ -51,143 +51,83 @@ class SweepRunner:
         self.s, self.config, self.launcher, self.loader = settings, config, launcher, config_loader
         self.job_idx = 0
 
-    def _check(self, space: SearchSpace) -> tuple[list[Objective], list]:
-        """Every settings problem at once, as one ConfigError."""
-        s, problems = self.s, []
-        objectives, constraints = [], []
-        for resolve, arg in (
-            (resolve_objectives, (s.objectives, self.config)),
-            (resolve_constraints, (s.constraints,)),
-        ):
-            try:
-                value = resolve(*arg)
-            except ConfigError as err:
-                problems += err.problems
-                value = []
-            if resolve is resolve_objectives:
-                objectives = value
-            else:
-                constraints = value
-        if s.n_trials < 0:
-            problems.append(f"hydra.sweeper.n_trials={s.n_trials}: must be >= 0")
-        if s.n_jobs < 1:
-            problems.append(f"hydra.sweeper.n_jobs={s.n_jobs}: must be >= 1")
-        if not 0.0 <= s.max_failure_rate <= 1.0:
-            problems.append(
-                f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: must be in [0, 1]"
-            )
-        if s.timeout is not None and s.timeout <= 0:
-            problems.append(f"hydra.sweeper.timeout={s.timeout}: must be > 0 seconds or null")
-        if s.heartbeat_interval <= 0 or s.stale_after <= 2 * s.heartbeat_interval:
-            problems.append(
-                f"hydra.sweeper.stale_after={s.stale_after} must exceed 2 x heartbeat_interval={s.heartbeat_interval} (> 0)"
-            )
-        if not space.params and not space.conditional:
-            problems.append(
-                "hydra.sweeper.params: nothing to search; give e.g. optimizer.lr: tag(log, interval(1e-4, 1e-1))"
-            )
-        problems += check_sampler(s.sampler.name, len(objectives) or 1)
-        pruning = s.pruner.name != "none"
-        if pruning and len(objectives) > 1:
-            problems.append(
-                f"hydra.sweeper.pruner.name={s.pruner.name}: Optuna cannot prune a study with {len(objectives)} "
-                "objectives. Set hydra.sweeper.pruner.name=none, or keep one objective and bound the others "
-                "with hydra.sweeper.constraints (e.g. [{metric: deploy/fp32/latency_p50_ms, max: 2.0}]), which prunes"
-            )
-        elif pruning and objectives and report_metric(objectives) is None:
-            problems.append(
-                f"hydra.sweeper.pruner.name={s.pruner.name}: pruning needs a per-epoch metric, but the objective "
-                f"{objectives[0].metric!r} exists only at the end of a run; use metric return, val/... or "
-                "best/val/..., or pruner.name=none"
-            )
-        if pruning and "sweep_trial" not in self.config:
-            problems.append(
-                f"hydra.sweeper.pruner.name={s.pruner.name}: this task cannot report per-epoch values "
-                "(it has no sweep_trial key); use pruner.name=none"
-            )
-        if problems:
-            raise ConfigError(problems)
-        return objectives, constraints
-
     def run(self, arguments: list[str]) -> list[Any]:
         """Run (or resume) the sweep to ``n_trials``; returns the JobReturns of this process."""
+        plan = check_settings(self.s, self.config, arguments)
+        study, url, ctx = self._open(plan)
+        returns, stop = self._loop(study, plan, ctx, url)
+        results.write_all(study, ctx, plots=self.s.plots)
+        if stop:
+            raise SweepError(stop)
+        return returns
+
+    def _open(self, plan: Plan) -> tuple[Any, str, results.Context]:
+        """Create or resume the study, recover interrupted trials, set up the sampler."""
         s = self.s
-        space = SearchSpace.parse(s.params, arguments, s.conditional_params)
-        objectives, constraints = self._check(space)
-        grid = space.grid() if s.sampler.name == "grid" else None
-        pruner_spec = {"name": s.pruner.name, "options": dict(s.pruner.options)}
-        pruner = build_pruner(pruner_spec)
         sweep_dir = Path(self.config.hydra.sweep.dir).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         url = normalize_url(s.storage or default_url(sweep_dir))
         attrs = {
-            ATTR_OBJECTIVES: [[o.metric, o.direction] for o in objectives],
-            ATTR_SPACE: space.describe(),
+            ATTR_OBJECTIVES: [[o.metric, o.direction] for o in plan.objectives],
+            ATTR_SPACE: plan.space.describe(),
         }
+        directions = [o.direction for o in plan.objectives]
         study, created = open_study(
-            url, s.study_name, [o.direction for o in objectives], None, pruner, attrs
+            url, s.study_name, directions, None, build_pruner(plan.pruner), attrs
         )
-        me = leases.this_process()
-        for number in leases.recover(study, s.stale_after, me):
-            print(
-                f"[sweep {s.study_name}] trial {number} was interrupted: FAIL, its parameters enqueued again",
-                flush=True,
-            )
-        existing = len(study.get_trials(deepcopy=False))
-        seed = (
-            s.sampler.seed
-            if s.sampler.seed is None or created
-            else (s.sampler.seed + 7919 * existing + os.getpid()) % 2**31
-        )
-        constraints_func = results.constraints_func if constraints else None
+        if created:  # only the creating process: a resumed or shared study has them already
+            for point in plan.points:
+                study.enqueue_trial(point, user_attrs={"enqueued": True})
+        for number in leases.recover(study, s.stale_after, leases.this_process()):
+            self._say(f"trial {number} was interrupted: FAIL, its parameters enqueued again")
+        trials = study.get_trials(deepcopy=False)
+        seed = s.sampler.seed
+        if seed is not None and not created:  # resumed or shared: not the same sequence again
+            seed = (seed + 7919 * len(trials) + os.getpid()) % 2**31
+        constraints_func = results.constraints_func if plan.constraints else None
         study.sampler = build_sampler(
-            s.sampler.name, s.sampler.options, seed, constraints_func, grid
+            s.sampler.name, s.sampler.options, seed, constraints_func, plan.grid
         )
         n_trials = s.n_trials
-        if grid is not None:
-            size = 1
-            for values in grid.values():
-                size *= len(values)
-            if size < n_trials:
-                print(
-                    f"[sweep {s.study_name}] the grid has {size} points: n_trials {n_trials} -> {size}",
-                    flush=True,
-                )
-                n_trials = size
-        print(
-            f"[sweep {s.study_name}] {'created' if created else 'resumed'} in {url}: {existing} trial(s) so far, "
-            f"n_trials={n_trials}, sampler={s.sampler.name}, pruner={s.pruner.name}, "
-            f"objectives={[f'{o.metric} ({o.direction})' for o in objectives]}",
-            flush=True,
+        if plan.grid is not None and math.prod(len(v) for v in plan.grid.values()) < n_trials:
+            n_trials = math.prod(len(v) for v in plan.grid.values())
+            self._say(f"the grid has {n_trials} points: n_trials {s.n_trials} -> {n_trials}")
+        self._say(
+            f"{'created' if created else 'resumed'} in {display_url(url)}: "
+            f"{Tally.of(trials).finished} trial(s) finished so far, n_trials={n_trials}, "
+            f"sampler={s.sampler.name}, pruner={s.pruner.name}, "
+            f"objectives={[f'{o.metric} ({o.direction})' for o in plan.objectives]}"
         )
-        ctx = results.Context(s.study_name, url, sweep_dir, objectives, constraints, n_trials)
-        returns: list[Any] = []
-        started = time.monotonic()
-        stop: str | None = None
+        ctx = results.Context(
+            s.study_name, display_url(url), sweep_dir, plan.objectives, plan.constraints, n_trials
+        )
+        return study, url, ctx
+
+    def _loop(
+        self, study: Any, plan: Plan, ctx: results.Context, url: str
+    ) -> tuple[list[Any], str | None]:
+        """Ask, launch and tell batches until ``n_trials``, the timeout, or too many failures."""
+        s, returns, started = self.s, [], time.monotonic()
+        me = leases.this_process()
         with leases.Heartbeat(study, s.heartbeat_interval) as heartbeat:
             while True:
                 tally = Tally.of(study.get_trials(deepcopy=False))
-                if tally.failed > s.max_failure_rate * n_trials:
-                    stop = self._failure_message(tally, n_trials)
-                    break
-                remaining = n_trials - tally.counted
+                if tally.failed > s.max_failure_rate * ctx.n_trials:
+                    return returns, self._failure_message(tally, ctx.n_trials)
+                remaining = ctx.n_trials - tally.counted
                 if remaining <= 0:
-                    break
+                    return returns, None
                 if s.timeout is not None and time.monotonic() - started > s.timeout:
-                    print(
-                        f"[sweep {s.study_name}] timeout of {s.timeout:g}s reached: no new trials",
-                        flush=True,
-                    )
-                    break
-                batch = self._ask(study, min(s.n_jobs, remaining), me, n_trials)
+                    self._say(f"timeout of {s.timeout:g}s reached: no new trials")
+                    return returns, None
+                batch = self._ask(study, min(s.n_jobs, remaining), me, ctx.n_trials)
                 heartbeat.watch([t._trial_id for t in batch])
-                returns += self._run_batch(study, batch, space, objectives, ctx, pruner_spec, url)
+                returns += self._run_batch(study, batch, plan, ctx, url)
                 heartbeat.watch([])
                 results.write_tables(study, ctx)
-        results.write_all(study, ctx, plots=s.plots)
-        if stop:
-            raise SweepError(stop)
-        return returns
+
+    def _say(self, text: str) -> None:
+        print(f"[sweep {self.s.study_name}] {text}", flush=True)
 
     def _failure_message(self, tally: Tally, n_trials: int) -> str:
         last = (
@@ -231,7 +171,7 @@ class SweepRunner:
         extra = [f"hydra.sweep.subdir=trial_{trial.number}"]
         if "sweep_trial" in self.config:
             link = {
-                "storage": url,
+                "storage": job_url(url),
                 "study_name": study.study_name,
                 "trial_id": trial._trial_id,
                 "number": trial.number,
@@ -259,16 +199,19 @@ class SweepRunner:
             return None
         if "threads" in space.params or "threads" in space.fixed:
             return None
-        return self.s.threads_per_job or max(1, (os.cpu_count() or 1) // self.s.n_jobs)
+        return self.s.threads_per_job or max(1, _cores() // self.s.n_jobs)
 
-    def _run_batch(self, study, batch, space, objectives, ctx, pruner_spec, url) -> list[Any]:
+    def _run_batch(
+        self, study: Any, batch: list[Any], plan: Plan, ctx: results.Context, url: str
+    ) -> list[Any]:
+        """Launch one batch of trials as jobs and tell the study how each ended."""
         from hydra.core.utils import JobStatus
 
-        metric = report_metric(objectives)
+        metric, objectives = report_metric(plan.objectives), plan.objectives
         jobs = []
         for trial in batch:
             try:
-                overrides = self._job_overrides(trial, space, pruner_spec, url, metric)
+                overrides = self._job_overrides(trial, plan.space, plan.pruner, url, metric)
                 self.loader.load_sweep_config(self.config, list(overrides))
             except Exception as err:  # a trial whose overrides do not compose fails alone
                 reason = f"the trial's overrides do not compose: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
@@ -305,3 +248,11 @@ class SweepRunner:
                 raise
         tally = Tally.of(study.get_trials(deepcopy=False))
         print(progress_line(ctx, trial.number, outcome, tally, study, seconds), flush=True)
+
+
+def _cores() -> int:
+    """CPU cores this process may use (affinity-aware, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -16,58 +16,18 @@ value of the condition's key matches.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import (
-    BaseDistribution,
     CategoricalDistribution,
-    FloatDistribution,
     IntDistribution,
     distribution_to_json,
 )
 
 from lightning_app.errors import ConfigError
-
-_INT_INTERVAL = re.compile(
-    r"^\s*(?:tag\(.*?,\s*)?interval\(\s*([-+]?\d+)\s*,\s*([-+]?\d+)\s*\)\s*\)?\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Param:
-    """One searched key.
-
-    Attributes:
-        name: the Optuna parameter name (the key without a ``+``/``++`` prefix).
-        lhs: the override's left-hand side as written (``+foo``, ``model``, ``optimizer.lr``).
-        distribution: what Optuna samples.
-        texts: categorical only: choice -> override text (lists and dicts are encoded).
-    """
-
-    name: str
-    lhs: str
-    distribution: BaseDistribution
-    texts: tuple[tuple[Any, str], ...] = ()
-
-    def text(self, value: Any) -> str:
-        """The override text of a sampled value."""
-        for choice, text in self.texts:
-            if choice == value and type(choice) is type(value):
-                return text
-        return override_text(value)
-
-    def suggest(self, trial: Any) -> Any:
-        """Sample this parameter in an Optuna trial (public suggest API)."""
-        d = self.distribution
-        if isinstance(d, CategoricalDistribution):
-            return trial.suggest_categorical(self.name, list(d.choices))
-        if isinstance(d, IntDistribution):
-            return trial.suggest_int(self.name, d.low, d.high, step=d.step, log=d.log)
-        return trial.suggest_float(self.name, d.low, d.high, step=d.step, log=d.log)
+from lightning_app.sweep.grammar import Param, first_line, override_text, parse_param, yaml_value
 
 
 @dataclass
@@ -96,14 +56,14 @@ class SearchSpace:
 
         parser = OverridesParser.create()
         space, problems = cls(), []
-        lines = [(f"hydra.sweeper.params.{k}", f"{k}={_yaml_value(v)}") for k, v in params.items()]
+        lines = [(f"hydra.sweeper.params.{k}", f"{k}={yaml_value(v)}") for k, v in params.items()]
         lines += [(f"command-line argument {a!r}", a) for a in arguments]
         for where, line in lines:
             try:
                 override = parser.parse_override(line)
-                param = _param(override, line)
+                param = parse_param(override, line)
             except Exception as err:  # grammar errors are reported with the key
-                problems.append(f"{where}: {_reason(err)}")
+                problems.append(f"{where}: {first_line(err)}")
                 continue
             key = override.key_or_group
             space.params.pop(key, None)
@@ -125,9 +85,9 @@ class SearchSpace:
             branch: dict[str, Param] = {}
             for k, v in (entries or {}).items():
                 try:
-                    param = _param(parser.parse_override(f"{k}={_yaml_value(v)}"), f"{k}={v}")
+                    param = parse_param(parser.parse_override(f"{k}={yaml_value(v)}"), f"{k}={v}")
                 except Exception as err:
-                    problems.append(f"{where}.{k}: {_reason(err)}")
+                    problems.append(f"{where}.{k}: {first_line(err)}")
                     continue
                 if param is None:
                     problems.append(
@@ -179,6 +139,45 @@ class SearchSpace:
             raise ConfigError(problems)
         return grid
 
+    def point(self, entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A user-given parameter set (``hydra.sweeper.enqueue``) as Optuna parameter values.
+
+        Raises:
+            ConfigError: a key is not searched, or a value is outside its distribution.
+        """
+        every = dict(self.params)
+        for _, _, branch in self.conditional:
+            every.update(branch)
+        problems, out = [], {}
+        for key, value in entry.items():
+            param = every.get(key)
+            if param is None:
+                problems.append(
+                    f"{where}.{key}: not a searched parameter; searched: {sorted(every)}"
+                )
+                continue
+            d = param.distribution
+            if isinstance(d, CategoricalDistribution):
+                choice = (
+                    value if isinstance(value, str | int | float | bool) else override_text(value)
+                )
+                if choice not in d.choices:
+                    problems.append(
+                        f"{where}.{key}={value!r}: not one of the choices {list(d.choices)}"
+                    )
+                out[param.name] = choice
+            elif (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not d.low <= value <= d.high
+            ):
+                problems.append(f"{where}.{key}={value!r}: must be a number in [{d.low}, {d.high}]")
+            else:
+                out[param.name] = int(value) if isinstance(d, IntDistribution) else float(value)
+        if problems:
+            raise ConfigError(problems)
+        return out
+
     def describe(self) -> dict[str, str]:
         """Every parameter's distribution as JSON (stored in the study to detect a changed space)."""
         out = {name: distribution_to_json(p.distribution) for name, p in self.params.items()}
@@ -190,85 +189,3 @@ class SearchSpace:
                 }
             )
         return out
-
-
-def _yaml_value(value: Any) -> str:
-    """A ``params`` value from YAML as override text (YAML may already have parsed a number)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list | tuple | dict):
-        return override_text(value)
-    return "null" if value is None else str(value)
-
-
-def override_text(value: Any) -> str:
-    from hydra.core.override_parser.types import Override
-
-    return Override._get_value_element_as_str(value)
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-def _param(override: Any, line: str) -> Param | None:
-    """The Param of a sweep override, or None for a fixed one."""
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
-
-    if not override.is_sweep_override():
-        return None
-    name, lhs = override.key_or_group, override.get_key_element()
-    value = override.value()
-    tags = set(getattr(value, "tags", ()) or ())
-    unknown = tags - {"log"}
-    if unknown:
-        raise ValueError(
-            f"unknown tag(s) {sorted(unknown)} in {line!r}; the only tag understood is 'log'"
-        )
-    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
-        if tags:
-            raise ValueError(f"tag(log, ...) applies to interval(...) only, not in {line!r}")
-        return _categorical(name, lhs, list(override.sweep_iterator()))
-    if isinstance(value, RangeSweep):
-        if tags:
-            raise ValueError(
-                f"tag(log, ...) cannot take range(...) in {line!r}: Optuna has no stepped log scale; use tag(log, interval(...))"
-            )
-        values = sorted(override.sweep_iterator())
-        if not values:
-            raise ValueError(f"{line!r} yields no values")
-        step = abs(value.step)
-        if all(isinstance(v, int) for v in values):
-            return Param(name, lhs, IntDistribution(values[0], values[-1], step=int(step)))
-        return Param(
-            name, lhs, FloatDistribution(float(values[0]), float(values[-1]), step=float(step))
-        )
-    if isinstance(value, IntervalSweep):
-        low, high, log = value.start, value.end, "log" in tags
-        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-            raise ValueError(f"interval bounds must be finite with low < high, got {line!r}")
-        if log and low <= 0:
-            raise ValueError(f"tag(log, interval(...)) needs a positive lower bound, got {line!r}")
-        ints = _INT_INTERVAL.match(override.get_value_string())
-        if ints:
-            return Param(
-                name, lhs, IntDistribution(int(ints.group(1)), int(ints.group(2)), log=log)
-            )
-        return Param(name, lhs, FloatDistribution(float(low), float(high), log=log))
-    raise ValueError(
-        f"{type(value).__name__.lower()} sweeps are not supported in {line!r}; "
-        "use choice(...), range(...), interval(...) or tag(log, interval(...))"
-    )
-
-
-def _categorical(name: str, lhs: str, values: list[Any]) -> Param:
-    """Categorical choices: primitives as themselves, lists/dicts as their override text."""
-    choices, texts = [], []
-    for v in values:
-        text = override_text(v)
-        choice = v if isinstance(v, str | int | float | bool) else text
-        if choice not in choices:
-            choices.append(choice)
-            texts.append((choice, text))
-    return Param(name, lhs, CategoricalDistribution(choices), tuple(texts))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +38,45 @@ def normalize_url(url: str) -> str:
     if path is None or path.is_absolute():
         return url
     return f"sqlite:///{path.resolve()}"
+
+
+PASSWORD_ENV = "LAPP_OPTUNA_STORAGE"  # the full URL, for jobs given a URL without its password
+HIDDEN = "***"
+
+
+def display_url(url: str) -> str:
+    """The URL with its password hidden: what is printed and written to files."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not parseable: nothing to hide that we can find
+        return url
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
+
+
+def job_url(url: str) -> str:
+    """The URL handed to trial jobs: without a password, which then travels in the environment.
+
+    A password would otherwise land in every trial's ``.hydra/overrides.yaml`` and the logs.
+    """
+    shown = display_url(url)
+    if shown != url:
+        os.environ[PASSWORD_ENV] = url  # inherited by jobs (in-process, joblib and local workers)
+    return shown
+
+
+def resolve_job_url(url: str) -> str:
+    """Inverse of ``job_url`` in the job: the full URL from the environment when it was hidden."""
+    if HIDDEN not in url:
+        return url
+    full = os.environ.get(PASSWORD_ENV, "")
+    if not full or display_url(full) != url:
+        raise ConfigError(
+            f"sweep_trial.storage={url}: the password is not passed in files; set the environment "
+            f"variable {PASSWORD_ENV} to the full storage URL where the trial runs"
+        )
+    return full
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -74,12 +114,12 @@ def open_storage(url: str):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except ImportError as err:
         raise ConfigError(
-            f"hydra.sweeper.storage={url!r}: the database driver is not installed ({err}); "
+            f"hydra.sweeper.storage={display_url(url)!r}: the database driver is not installed ({err}); "
             "for PostgreSQL: pip install 'lapp-ml[postgres]'"
         ) from err
     except ArgumentError as err:
         raise ConfigError(
-            f"hydra.sweeper.storage={url!r}: not a storage URL Optuna can open ({err}); "
+            f"hydra.sweeper.storage={display_url(url)!r}: not a storage URL Optuna can open ({err}); "
             "e.g. sqlite:///path/optuna.db or postgresql://user:password@host/db"
         ) from err
 
@@ -153,7 +193,8 @@ def open_study(
             except Exception as err:  # unreachable, or a racing process's setup: retried
                 if attempt == 5:
                     raise SweepError(
-                        f"cannot open study {name!r} in hydra.sweeper.storage={url}: {type(err).__name__}: {err}"
+                        f"cannot open study {name!r} in hydra.sweeper.storage={display_url(url)}: "
+                        f"{type(err).__name__}: {err}"
                     ) from err
                 time.sleep(0.2 + random.random() * (attempt + 1))
     _check_compatible(study, url, directions, attrs)
@@ -180,7 +221,7 @@ def _check_compatible(
                 problems.append(f"{key.removeprefix('lapp:')} was {before}, now {now}")
     if problems:
         raise SweepError(
-            f"study {study.study_name!r} in {url} cannot be resumed by this sweep: {'; '.join(problems)}. "
+            f"study {study.study_name!r} in {display_url(url)} cannot be resumed by this sweep: {'; '.join(problems)}. "
             "Restore the original settings, or start a new study with hydra.sweeper.study_name=NEW_NAME "
             "(or another hydra.sweep.dir)"
         )

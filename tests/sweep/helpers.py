@@ -1,0 +1,52 @@
+"""Helpers for sweep tests: a test-only ``hparams_search`` preset in a temporary config dir."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT, TINY
+
+# TINY without its epoch count (each test sets its own), without trainer noise.
+TINY_DATA = [o for o in TINY if not o.startswith("trainer.max_epochs")]
+if (ROOT / "lightning_app" / "conf" / "deployment").is_dir():
+    TINY_DATA.append("deployment=none")  # trials only train
+
+
+def write_preset(tmp_path: Path, name: str, sweeper: dict[str, Any]) -> Path:
+    """``tmp_path/conf/hparams_search/NAME.yaml`` selecting our sweeper; returns the sweep dir."""
+    sweep_dir = tmp_path / "sweeps" / name
+    body = {
+        "defaults": [{"override /hydra/sweeper": "lapp_optuna"}],
+        "hydra": {"sweep": {"dir": str(sweep_dir)}, "sweeper": {"study_name": name, **sweeper}},
+    }
+    path = tmp_path / "conf" / "hparams_search" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# @package _global_\n" + yaml.safe_dump(body, sort_keys=False))
+    return sweep_dir
+
+
+def sweep_args(tmp_path: Path, name: str, *extra: str, epochs: int = 2) -> list[str]:
+    """``lapp train -m`` arguments running the preset on the tiny data."""
+    return [
+        "train",
+        "-m",
+        "--config-dir",
+        str(tmp_path / "conf"),
+        f"hparams_search={name}",
+        *TINY_DATA,
+        f"trainer.max_epochs={epochs}",
+        *extra,
+    ]
+
+
+def read_trials(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "trials.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_results(sweep_dir: Path) -> dict[str, Any]:
+    return yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())

@@ -1,0 +1,104 @@
+"""A killed sweep resumes to n_trials; two sweep processes share one study without duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import lapp_env, run_lapp
+from tests.sweep.helpers import read_results, read_trials, sweep_args, write_preset
+
+SWEEPER = {
+    "n_trials": 3,
+    "sampler": {"name": "random", "seed": 3},
+    "objectives": [{"metric": "return", "direction": "maximize"}],
+    "params": {
+        "optimizer.lr": "tag(log, interval(1e-3, 1e-1))",
+        "model.hidden_sizes": "choice([16], [32])",
+    },
+}
+
+
+def _start(tmp_path, args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "lightning_app.cli", *args],
+        cwd=tmp_path,
+        env=lapp_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_killed_sweep_resumes_to_n_trials_without_duplicates(tmp_path):
+    sweep_dir = write_preset(tmp_path, "resume", SWEEPER)
+    args = sweep_args(tmp_path, "resume", epochs=8)
+    proc = _start(tmp_path, args)
+    started = sweep_dir / "trial_1" / ".hydra" / "config.yaml"
+    deadline = time.monotonic() + 180
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-trial 1: its trial is left RUNNING
+    output = proc.communicate()[0]
+    assert started.exists(), output[-3000:]
+    assert not (sweep_dir / "trial_1" / "metrics.json").exists()
+
+    rerun = run_lapp(args, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "trial 1 was interrupted" in rerun.stdout
+    rows = read_trials(sweep_dir)
+    assert [r["number"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["state"] for r in rows] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert rows[1]["note"] == "interrupted" and rows[2]["note"] == "retry of 1"
+    assert rows[2]["optimizer.lr"] == rows[1]["optimizer.lr"]  # the interrupted slot, asked again
+    assert len({r["run_dir"] for r in rows}) == 4
+    assert read_results(sweep_dir)["trials"]["finished"] == 3
+
+
+@pytest.mark.slow  # two processes each importing torch and Lightning: ~25 s on 2 cores
+def test_two_sweep_processes_cooperate_on_one_storage(tmp_path):
+    sweep_dir = write_preset(tmp_path, "shared", {**SWEEPER, "n_trials": 4})
+    args = sweep_args(tmp_path, "shared", "threads=1", epochs=3)
+    procs = [_start(tmp_path, args) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    assert sum("] created in" in o for o in outputs) == 1  # one created the study, one joined it
+
+    rows = read_trials(sweep_dir)
+    numbers = [r["number"] for r in rows]
+    assert len(numbers) == len(set(numbers))
+    done = [r for r in rows if r["note"] != "surplus"]
+    assert [r["state"] for r in done] == ["COMPLETE"] * 4
+    assert all(r["state"] == "FAIL" for r in rows if r["note"] == "surplus")
+    assert len({r["run_dir"] for r in done}) == 4
+    assert all((sweep_dir / f"trial_{r['number']}" / "metrics.json").is_file() for r in done)
+    assert read_results(sweep_dir)["trials"]["finished"] == 4
+
+
+@pytest.mark.slow  # starts two loky workers, each importing torch and Lightning
+def test_joblib_launcher_runs_a_batch_in_parallel_with_one_thread_per_job(tmp_path):
+    sweep_dir = write_preset(tmp_path, "par", {**SWEEPER, "n_trials": 2, "n_jobs": 2})
+    proc = run_lapp(
+        sweep_args(tmp_path, "par", "hydra/launcher=joblib", epochs=3), tmp_path, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["state"] for r in read_trials(sweep_dir)] == ["COMPLETE", "COMPLETE"]
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for n in (0, 1):
+        overrides = (sweep_dir / f"trial_{n}" / ".hydra" / "overrides.yaml").read_text()
+        assert f"threads={threads}" in overrides
+    # Each job writes .hydra/config.yaml when it starts and metrics.json when it ends: they overlap.
+    spans = [
+        (
+            (sweep_dir / f"trial_{n}" / ".hydra" / "config.yaml").stat().st_mtime,
+            (sweep_dir / f"trial_{n}" / "metrics.json").stat().st_mtime,
+        )
+        for n in (0, 1)
+    ]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]

@@ -1,0 +1,125 @@
+"""Study storage: create once, resume, refuse a changed study; recover a killed sweep's trials."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from lightning_app.errors import ConfigError, SweepError
+from lightning_app.sweep import leases
+from lightning_app.sweep.progress import Tally
+from lightning_app.sweep.storage import default_url, open_storage, open_study
+
+ATTRS = {"lapp:objectives": [["return", "maximize"]], "lapp:search_space": {"x": "float"}}
+
+
+def test_created_once_then_resumed_and_changes_refused(tmp_path):
+    url = default_url(tmp_path)
+    study, created = open_study(url, "s", ["maximize"], None, None, ATTRS)
+    assert created and url.endswith(f"{tmp_path}/optuna.db")
+    study.enqueue_trial({"x": 1.0})
+    again, created = open_study(url, "s", ["maximize"], None, None, ATTRS)
+    assert not created and len(again.trials) == 1
+    with pytest.raises(
+        SweepError, match=r"optimizes \['maximize'\], this sweep asks for \['minimize'\]"
+    ):
+        open_study(url, "s", ["minimize"], None, None, ATTRS)
+    changed = {**ATTRS, "lapp:search_space": {"x": "float", "y": "int"}}
+    with pytest.raises(SweepError, match=r"search_space differs in \['y'\].*study_name=NEW_NAME"):
+        open_study(url, "s", ["maximize"], None, None, changed)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite://", "in-memory"),
+        ("notadb://x", "not a storage URL"),
+        ("sqlite:///:memory:", "in-memory"),
+    ],
+)
+def test_unusable_storage_urls(url, expected):
+    with pytest.raises(ConfigError, match=expected):
+        open_storage(url)
+
+
+def _open(url: str, queue) -> None:
+    try:
+        open_study(url, "race", ["maximize"], None, None, ATTRS)
+        queue.put("ok")
+    except Exception as err:
+        queue.put(f"{type(err).__name__}: {err}")
+
+
+def test_processes_racing_to_create_the_study_do_not_crash(tmp_path):
+    url = default_url(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_open, args=(url, queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert sorted(queue.get(timeout=5) for _ in procs) == ["ok"] * 3
+    assert optuna.study.get_all_study_names(url) == ["race"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_running_trials():
+    me = leases.this_process()
+    now = time.time()
+    dead = {leases.OWNER: {**me, "pid": _dead_pid()}, leases.HEARTBEAT: now}
+    live = {leases.OWNER: {**me, "pid": os.getppid()}, leases.HEARTBEAT: now}
+    other_host = {leases.OWNER: {**me, "host": "elsewhere", "pid": 1}, leases.HEARTBEAT: now - 10}
+    assert leases.is_stale(dead, None, now, 60, me)
+    assert not leases.is_stale(live, None, now, 60, me)
+    assert not leases.is_stale(
+        {leases.OWNER: me, leases.HEARTBEAT: now - 999}, None, now, 60, me
+    )  # mine
+    assert not leases.is_stale(other_host, None, now, 60, me)
+    assert leases.is_stale(other_host, None, now + 100, 60, me)  # its heartbeat stopped
+
+
+def test_recover_fails_interrupted_trials_and_enqueues_them_again(tmp_path):
+    study, _ = open_study(default_url(tmp_path), "r", ["maximize"], None, None, ATTRS)
+    done = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(done, 0.5)
+    killed = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    me = leases.this_process()
+    leases.claim(study, killed._trial_id, {**me, "pid": _dead_pid()})
+    mine = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    leases.claim(study, mine._trial_id, me)
+
+    assert leases.recover(study, 60, me) == [killed.number]
+    assert leases.recover(study, 60, me) == []  # idempotent
+    trials = study.get_trials()
+    assert trials[killed.number].state.name == "FAIL"
+    assert "interrupted" in trials[killed.number].user_attrs["fail_reason"]
+    assert trials[mine.number].state.name == "RUNNING"
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    assert len(waiting) == 1 and waiting[0].user_attrs[leases.RETRY_OF] == killed.number
+    assert Tally.of(trials).counted == 2  # the interrupted trial's slot is free again
+
+
+def test_a_storage_password_never_reaches_job_overrides(monkeypatch):
+    from lightning_app.sweep import storage
+
+    monkeypatch.delenv(storage.PASSWORD_ENV, raising=False)
+    url = "postgresql://lapp:s3cret@db.example:5432/studies"
+    shown = storage.job_url(url)
+    assert shown == "postgresql://lapp:***@db.example:5432/studies" == storage.display_url(url)
+    assert storage.resolve_job_url(shown) == url  # from the environment the sweeper set
+    monkeypatch.delenv(storage.PASSWORD_ENV)
+    with pytest.raises(ConfigError, match="LAPP_OPTUNA_STORAGE"):
+        storage.resolve_job_url(shown)
+    assert storage.job_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
