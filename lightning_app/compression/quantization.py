@@ -187,3 +187,49 @@ def _preprocessed(src: Path, dst: Path) -> Path:
     except Exception as err:  # symbolic shape inference rejects some graphs; quantize as exported
         log.info("quantization pre-processing skipped: %s", err)
         return src
+
+
+def quantize_artifact(
+    src: Path, dst: Path, q: Any, spec: Any, x_train: np.ndarray | None, seed: int | None
+):
+    """Quantize an exported artifact as ``compression.quantize`` says.
+
+    Args:
+        src: the float artifact.
+        dst: destination path.
+        q: the ``compression.quantize`` config.
+        spec: the data spec (input shape and kind).
+        x_train: raw training inputs (static calibration, unless ``q.calibration_data`` is set).
+        seed: picks the calibration rows.
+
+    Returns:
+        ``(dst, description)``, the description going into the artifact's metadata.
+    """
+    reader = None
+    if q.mode == "static":
+        dtype = np.int64 if spec.input_kind == "tokens" else np.float32
+        if q.calibration_data:
+            batches, source = (
+                load_calibration_file(q.calibration_data, q.calibration_batch_size),
+                str(q.calibration_data),
+            )
+        else:
+            n = q.calibration_batches * q.calibration_batch_size
+            rows = np.random.default_rng(seed or 0).permutation(len(x_train))[:n]
+            size = q.calibration_batch_size
+            batches, source = (
+                [x_train[np.sort(rows[i : i + size])] for i in range(0, len(rows), size)],
+                "training split",
+            )
+        reader = BatchReader(batches, spec.input_shape, dtype, source)
+    quantize(src, dst, q.mode, q.per_channel, reader, q.format, q.calibration_method)
+    info = {"mode": q.mode, "per_channel": q.per_channel, "weights": "int8"}
+    if reader is not None:
+        rows = sum(len(b) for b in reader.batches)
+        info |= {
+            "format": q.format,
+            "activations": "int8",
+            "calibration": q.calibration_method,
+            "calibration_rows": rows,
+        }
+    return dst, info

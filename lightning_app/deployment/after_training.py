@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lightning_app.errors import CompressionError, ExportError
+
 log = logging.getLogger("lightning_app.deploy")
 
 
@@ -43,6 +45,18 @@ def deploy_after_training(
         update_metrics(run_dir, metrics)
     if deployment.name == "none" and not deployment.report:
         return metrics
-    return metrics | deploy_run(
-        compression, deployment, run_dir, datamodule=datamodule, post_training=False, seed=cfg.seed
-    )
+    try:
+        deployed = deploy_run(
+            compression,
+            deployment,
+            run_dir,
+            datamodule=datamodule,
+            post_training=False,
+            seed=cfg.seed,
+        )
+    except (ExportError, CompressionError) as err:
+        raise type(err)(
+            f"{err}\n(training itself finished: the checkpoints are in {run_dir}; retry the deployment "
+            f"without retraining: lapp export run_dir={run_dir} ...)"
+        ) from err
+    return metrics | deployed

@@ -90,7 +90,9 @@ def describe_export_failure(err: BaseException, what: str) -> str:
     while cause is not None and len(texts) < 8:
         texts.append(str(cause))
         cause = cause.__cause__ or cause.__context__
-    ops = sorted({a or b for t in texts for a, b in _UNSUPPORTED_OP.findall(t)})
+    ops = sorted(
+        {(a or b).replace("::", ".") for t in texts for a, b in _UNSUPPORTED_OP.findall(t)}
+    )
     if ops:
         return (
             f"cannot export {what} to ONNX: no ONNX conversion for operator(s) {', '.join(ops)}. "
@@ -154,26 +156,28 @@ def export_onnx(
         proto = onnx.load(str(path))
     except Exception as err:  # every exporter failure becomes one clear error
         raise ExportError(describe_export_failure(err, what)) from err
-    strip(proto)
+    strip(proto, rename=False)
     onnx.save_model(proto, str(path), save_as_external_data=False)
     return path
 
 
-def strip(proto: Any) -> Any:
+def strip(proto: Any, rename: bool = True) -> Any:
     """Drop what the runtime does not need: doc strings, node stack traces, value_info.
 
-    Tensor and node names are shortened too (graph inputs and outputs keep theirs): on a small
-    model, the exporter's long names are a sizeable share of the file.
+    With ``rename``, tensor and node names are shortened too (graph inputs and outputs keep
+    theirs): on a small model, the exporter's long names are a sizeable share of the file.
+    Quantizers derive new names from the existing ones, so renaming waits for the final file.
     """
     graph = proto.graph
     graph.doc_string = ""
     del graph.value_info[:]
-    if any(
+    for node in graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    subgraphs = any(
         attr.HasField("g") or len(attr.graphs) for node in graph.node for attr in node.attribute
-    ):
-        for node in graph.node:  # subgraphs refer to outer names: keep names, strip the rest
-            node.doc_string = ""
-            del node.metadata_props[:]
+    )
+    if subgraphs or not rename:  # subgraphs refer to outer names: keep every name
         return proto
     keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
     renamed: dict[str, str] = {}
@@ -188,9 +192,7 @@ def strip(proto: Any) -> Any:
     for init in graph.initializer:
         init.name = short(init.name)
     for node in graph.node:
-        node.doc_string = ""
         node.name = ""
-        del node.metadata_props[:]
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
     return proto

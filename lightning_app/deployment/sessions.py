@@ -34,8 +34,13 @@ def run_batches(session: Any, x: np.ndarray, batch_size: int) -> dict[str, np.nd
     names = [o.name for o in session.get_outputs()]
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for start in range(0, len(x), batch_size):
-        for name, value in zip(
-            names, session.run(names, {INPUT_NAME: x[start : start + batch_size]}), strict=True
-        ):
+        batch = x[start : start + batch_size]
+        try:
+            values = session.run(names, {INPUT_NAME: batch})
+        except Exception as err:  # ORT raises its own exception types
+            raise ExportError(
+                f"ONNX Runtime failed on a batch of {len(batch)}: {str(err)[:500]}"
+            ) from err
+        for name, value in zip(names, values, strict=True):
             chunks[name].append(value)
     return {n: np.concatenate(v) for n, v in chunks.items()}

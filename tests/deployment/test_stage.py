@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from lightning_app.errors import ExportError
 from tests.deployment.conftest import train_run
 from tests.deployment.helpers import verify_artifacts
 
@@ -17,6 +19,16 @@ CASES = {
     "prune_quantize": (["compression=prune_quantize"], ["fp32", "int8"]),
     "cnn_structured_static": (
         [*CNN, "compression=prune_structured", "compression.quantize.mode=static"],
+        ["fp32", "int8"],
+    ),
+    "transformer_static": (
+        [
+            "model=transformer",
+            "model.width=16",
+            "model.heads=2",
+            "model.layers=1",
+            "compression=quantize_static",
+        ],
         ["fp32", "int8"],
     ),
     "regression_dynamic": (
@@ -57,3 +69,31 @@ def test_deployment_none_still_reports(tmp_path):
     assert not list(run_dir.glob("*.onnx"))
     report = (run_dir / "report.md").read_text()
     assert "No ONNX artifact" in report and (run_dir / "confusion_matrix.png").is_file()
+
+
+class KthModel(torch.nn.Module):
+    """A user model with an operator ONNX cannot express (kthvalue)."""
+
+    def __init__(self, spec, **_):
+        super().__init__()
+        self.linear = torch.nn.Linear(spec.input_shape[0], spec.num_outputs)
+
+    def forward(self, x):
+        out = self.linear(x)
+        return out - torch.kthvalue(out, 1, dim=-1).values.unsqueeze(-1)
+
+
+def test_unexportable_model_fails_after_training_naming_the_operator(tmp_path):
+    with pytest.raises(ExportError, match=r"(?s)aten.kthvalue.*lapp export run_dir="):
+        train_run(tmp_path / "run", [f"model._target_={__name__}.KthModel"])
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    assert not list((tmp_path / "run").glob("*.onnx")) and not list(
+        (tmp_path / "run").glob(".deploy-*")
+    )
+
+
+def test_report_plots_learning_curves_from_the_csv_log(tmp_path):
+    run_dir = train_run(tmp_path / "run", ["logger=csv", "trainer.max_epochs=3"])
+    report = (run_dir / "report.md").read_text()
+    assert "![learning curves](learning_curves.png)" in report
+    assert (run_dir / "learning_curves.png").stat().st_size > 1000
