@@ -231,11 +231,9 @@ def _encode(raw, rows, index, cfg, fitted, encoders) -> tuple[np.ndarray, dict[s
         x = x.astype(np.float32)
     counts: dict[str, Any] = {}
     if x.dtype.kind == "f":
+        flat = x.reshape(len(x), -1)
         per_row = np.concatenate(
-            [
-                np.isnan(x[s : s + 4096]).reshape(len(x[s : s + 4096]), -1).sum(axis=1)
-                for s in range(0, len(x), 4096)
-            ]
+            [np.isnan(flat[s : s + 4096]).sum(axis=1) for s in range(0, len(x), 4096)]
         )
         split_of = _split_of(len(x), np.arange(len(x)), index)
         tally = np.bincount(split_of + 1, weights=per_row, minlength=4)[1:]

@@ -130,9 +130,12 @@ def _from_json(value: Any) -> Any:
 
 
 def _feature_views(x: np.ndarray, input_kind: str) -> list[np.ndarray]:
-    """One array per statistic: per image channel, otherwise per feature (flattened)."""
+    """One array per statistic: per image channel, per sequence feature (across time steps),
+    otherwise per flat feature."""
     if input_kind == "image" and x.ndim == 4:
         return [x[:, c] for c in range(x.shape[1])]
+    if input_kind == "sequence" and x.ndim == 3:
+        return [x[:, :, f] for f in range(x.shape[2])]
     flat = x.reshape(len(x), -1)
     return [flat[:, j] for j in range(flat.shape[1])]
 
@@ -199,7 +202,11 @@ def fit_feature_transform(
         stats[:, j] = _fit_one(
             _sample(view, rows, limit), normalize, impute, fill_value, infinity, outliers, outlier_k
         )
-    shape = (-1, 1, 1) if input_kind == "image" and x_train.ndim == 4 else x_train.shape[1:]
+    shape = x_train.shape[1:]
+    if input_kind == "image" and x_train.ndim == 4:
+        shape = (-1, 1, 1)
+    elif input_kind == "sequence" and x_train.ndim == 3:
+        shape = (1, -1)
 
     def per_sample(row: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(row.astype(np.float32).reshape(shape))

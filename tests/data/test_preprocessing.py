@@ -73,6 +73,15 @@ def test_image_statistics_are_per_channel():
     assert t(torch.from_numpy(x))[:, 0].max().item() == pytest.approx(1.0)
 
 
+def test_sequence_statistics_are_per_feature_across_time():
+    x = np.random.default_rng(0).normal([1.0, 10.0], [1.0, 5.0], size=(50, 7, 2)).astype(np.float32)
+    t = fit_feature_transform(x, "sequence")
+    assert t.shift.shape == (1, 2)
+    out = t(torch.from_numpy(x))
+    assert torch.allclose(out.mean(dim=(0, 1)), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(out.std(dim=(0, 1), unbiased=False), torch.ones(2), atol=1e-4)
+
+
 def test_state_round_trips_through_json_with_nonfinite_values():
     t, out = fit(impute="drop_row", outliers="std", infinity="drop_row")
     again = FeatureTransform.from_state(json.loads(json.dumps(t.state())))
