@@ -54,7 +54,7 @@ def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
         app,
         factory=factory,
         workers=conf.workers,
-        log_level=conf.log_level,
+        log_level=conf.log_level.value,
         access_log=conf.access_log,
         timeout_graceful_shutdown=conf.graceful_shutdown_s,
         timeout_keep_alive=5,

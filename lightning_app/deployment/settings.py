@@ -13,8 +13,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from lightning_app.config.schemas import ServerConf
 from lightning_app.errors import ConfigError
 
 log = logging.getLogger("lightning_app.serve")
@@ -91,14 +92,15 @@ class ServeSettings:
 
     Attributes:
         artifact: path of the ``.onnx`` file.
-        serve: the validated ``serve`` config node (attribute access).
+        serve: the validated ``serve`` config as its schema dataclass (plain attributes: the
+            request path reads them, and DictConfig lookups cost microseconds each).
         api_key: required key, or None for an open service.
         share_dir: directory where workers publish their metrics (several workers).
         parent_pid: the supervisor's pid; a worker whose parent changes shuts itself down.
     """
 
     artifact: str
-    serve: DictConfig
+    serve: ServerConf
     api_key: str | None = None
     share_dir: str | None = None
     parent_pid: int | None = None
@@ -120,14 +122,14 @@ class ServeSettings:
                 "serving on %s without an API key: anyone who reaches this address can call the model",
                 serve_conf.host,
             )
-        return cls(artifact=str(artifact), serve=OmegaConf.create(plain), api_key=api_key)
+        return cls(artifact=str(artifact), serve=_server_conf(plain), api_key=api_key)
 
     def to_env(self) -> str:
         """JSON for :data:`ENV_SETTINGS`."""
         return json.dumps(
             {
                 "artifact": self.artifact,
-                "serve": OmegaConf.to_container(self.serve),
+                "serve": OmegaConf.to_container(OmegaConf.structured(self.serve), enum_to_str=True),
                 "api_key": self.api_key,
                 "share_dir": self.share_dir,
                 "parent_pid": self.parent_pid,
@@ -141,5 +143,10 @@ class ServeSettings:
         if not raw:
             raise ConfigError(f"{ENV_SETTINGS} is not set: start workers with `lapp serve`")
         data = json.loads(raw)
-        data["serve"] = OmegaConf.create(data["serve"])
+        data["serve"] = _server_conf(data["serve"])
         return cls(**data)
+
+
+def _server_conf(plain: dict[str, Any]) -> ServerConf:
+    """A plain ``serve`` mapping as the typed :class:`ServerConf` dataclass (validated by OmegaConf)."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ServerConf), plain))
