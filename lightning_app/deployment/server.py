@@ -290,4 +290,9 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> FastA
 
 def app_from_env() -> FastAPI:
     """App factory for worker processes: settings come from the supervisor's environment."""
-    return create_app(ServeSettings.from_env())
+    settings = ServeSettings.from_env()
+    logging.basicConfig(
+        level=settings.serve.log_level.value.upper(),
+        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s",
+    )
+    return create_app(settings)

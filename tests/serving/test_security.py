@@ -124,3 +124,14 @@ def test_the_server_modules_import_neither_torch_nor_lightning(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("option", ["default", "throughput"])
+def test_every_serve_option_composes_and_validates(option, monkeypatch):
+    from lightning_app.deployment.settings import ENV_SETTINGS, ServeSettings
+
+    cfg = compose("serve", [f"serve={option}"])
+    settings = ServeSettings.from_config(cfg.serve, "model.onnx")
+    assert settings.serve.host == "127.0.0.1" and settings.serve.workers >= 1
+    monkeypatch.setenv(ENV_SETTINGS, settings.to_env())
+    assert ServeSettings.from_env() == settings  # what a worker process rebuilds
