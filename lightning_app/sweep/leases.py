@@ -83,16 +83,33 @@ def claim(study: Any, trial_id: int, me: dict[str, Any]) -> None:
     study._storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
 
 
+def _requeue(study: Any, trial: Any, reason: str) -> bool:
+    """Fail a RUNNING trial as interrupted and enqueue its parameters; False if already finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        storage.set_trial_system_attr(trial._trial_id, INTERRUPTED, True)
+        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # finished meanwhile, or another process recovered it first
+    if trial.params:
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+    return True
+
+
 def recover(study: Any, stale_after: float, me: dict[str, Any]) -> list[int]:
     """Fail the study's stale RUNNING trials and enqueue their parameters again.
 
     Returns:
         Numbers of the trials this process failed (another process may win the race for some).
     """
-    import optuna
     from optuna.trial import TrialState
 
-    storage, now, failed = study._storage, time.time(), []
+    now, failed = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         started = t.datetime_start.timestamp() if t.datetime_start else None
         if not is_stale(t.system_attrs, started, now, stale_after, me):
@@ -102,17 +119,24 @@ def recover(study: Any, stale_after: float, me: dict[str, Any]) -> list[int]:
             f"interrupted: the sweep process running it (pid {owner.get('pid', '?')} on "
             f"{owner.get('host', '?')}) stopped; its parameters were enqueued again"
         )
-        try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
-            storage.set_trial_system_attr(t._trial_id, INTERRUPTED, True)
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process recovered it first
-        failed.append(t.number)
-        if t.params:
-            study.enqueue_trial(dict(t.params), user_attrs={RETRY_OF: t.number})
+        if _requeue(study, t, reason):
+            failed.append(t.number)
     return failed
+
+
+def release(study: Any, trials: list[Any]) -> list[int]:
+    """This process stops (Ctrl-C): hand its unfinished trials back at once, as interrupted."""
+    from optuna.trial import TrialState
+
+    released = []
+    for trial in trials:
+        frozen = study._storage.get_trial(trial._trial_id)
+        reason = (
+            "interrupted: the sweep was stopped by the user; its parameters were enqueued again"
+        )
+        if frozen.state == TrialState.RUNNING and _requeue(study, frozen, reason):
+            released.append(frozen.number)
+    return released
 
 
 class Heartbeat:

@@ -16,6 +16,7 @@ from typing import Any
 from lightning_app.errors import SweepError
 from lightning_app.sweep import leases, results
 from lightning_app.sweep.factories import PRUNER_ATTR, build_pruner, build_sampler
+from lightning_app.sweep.grammar import override_text
 from lightning_app.sweep.objectives import (
     Outcome,
     read_outcome,
@@ -23,7 +24,7 @@ from lightning_app.sweep.objectives import (
 )
 from lightning_app.sweep.progress import Tally, progress_line
 from lightning_app.sweep.settings import Plan, check_settings
-from lightning_app.sweep.space import SearchSpace, override_text
+from lightning_app.sweep.space import SearchSpace
 from lightning_app.sweep.storage import (
     ATTR_OBJECTIVES,
     ATTR_SPACE,
@@ -122,7 +123,13 @@ class SweepRunner:
                     return returns, None
                 batch = self._ask(study, min(s.n_jobs, remaining), me, ctx.n_trials)
                 heartbeat.watch([t._trial_id for t in batch])
-                returns += self._run_batch(study, batch, plan, ctx, url)
+                try:
+                    returns += self._run_batch(study, batch, plan, ctx, url)
+                except (KeyboardInterrupt, SystemExit):  # Ctrl-C (Lightning turns it into exit(1))
+                    for number in leases.release(study, batch):
+                        self._say(f"trial {number} interrupted: a rerun asks it again")
+                    results.write_tables(study, ctx)
+                    raise
                 heartbeat.watch([])
                 results.write_tables(study, ctx)
 
@@ -214,13 +221,19 @@ class SweepRunner:
                 overrides = self._job_overrides(trial, plan.space, plan.pruner, url, metric)
                 self.loader.load_sweep_config(self.config, list(overrides))
             except Exception as err:  # a trial whose overrides do not compose fails alone
-                reason = f"the trial's overrides do not compose: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                reason = f"the trial's overrides do not compose: {type(err).__name__}: {_flat(err)}"
                 self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, 0.0)
                 continue
             jobs.append((trial, overrides, time.monotonic()))
         if not jobs:
             return []
-        returns = self.launcher.launch([o for _, o, _ in jobs], initial_job_idx=self.job_idx)
+        try:
+            returns = self.launcher.launch([o for _, o, _ in jobs], initial_job_idx=self.job_idx)
+        except Exception as err:  # the launcher itself broke (e.g. a worker process was killed)
+            reason = f"the launcher failed: {type(err).__name__}: {_flat(err)}"
+            for trial, _, t0 in jobs:
+                self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, time.monotonic() - t0)
+            return []
         self.job_idx += len(returns)
         for (trial, _, t0), ret in zip(jobs, returns, strict=True):
             run_dir = Path(trial.user_attrs["run_dir"])
@@ -256,3 +269,8 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _flat(err: Exception) -> str:
+    """An error message on one line (Hydra's span several)."""
+    return " ".join(str(err).split()) or type(err).__name__

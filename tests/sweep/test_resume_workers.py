@@ -15,6 +15,7 @@ from tests.sweep.helpers import read_results, read_trials, sweep_args, write_pre
 
 SWEEPER = {
     "n_trials": 3,
+    "plots": False,
     "sampler": {"name": "random", "seed": 3},
     "objectives": [{"metric": "return", "direction": "maximize"}],
     "params": {

@@ -58,7 +58,7 @@ def _open(url: str, queue) -> None:
 
 def test_processes_racing_to_create_the_study_do_not_crash(tmp_path):
     url = default_url(tmp_path)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_open, args=(url, queue)) for _ in range(3)]
     for p in procs:

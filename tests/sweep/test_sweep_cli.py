@@ -68,6 +68,7 @@ def test_pruned_and_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
         "prune",
         {
             "n_trials": 4,
+            "plots": False,
             "max_failure_rate": 0.5,
             "pruner": {"name": "median", "options": {"n_startup_trials": 1, "n_warmup_steps": 1}},
             "objectives": [{"metric": "return", "direction": "maximize"}],
@@ -110,6 +111,7 @@ def test_too_many_failures_stop_the_sweep_with_the_cause(tmp_path):
         "fails",
         {
             "n_trials": 3,
+            "plots": False,
             "max_failure_rate": 0.2,
             "objectives": [{"metric": "return", "direction": "maximize"}],
             "params": {"model.dropout": "choice(1.5, 2.0)"},
