@@ -78,7 +78,7 @@ def _read_jsonl(path: Path, parser: InputParser) -> np.ndarray:
             numbers.append(n)
             try:
                 instances.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
                 raise RequestError(
                     f"{path.name} line {n}: malformed JSON: {err}", status=400
                 ) from None

@@ -10,6 +10,7 @@ model's preprocessing imputes. Import cost: numpy only.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -41,15 +42,27 @@ def _object_array(obj: list) -> np.ndarray | None:
     return None if any(isinstance(v, list) for v in arr.reshape(-1)) else arr
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    names = {type(None): "null", bool: "a boolean", str: "a string", dict: "an object"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a list")
+
+
 def _shape(obj: Any) -> str:
-    """Nested-list shape of one instance, for error messages (``[3, 4]``, ``scalar``)."""
+    """Nested-list shape of one instance, for error messages (``[3, 4]``, ``a number``)."""
     dims = []
     while isinstance(obj, list):
         dims.append(len(obj))
         if not obj:
             break
         obj = obj[0]
-    return str(dims) if dims else f"a {type(obj).__name__}"
+    if not dims:
+        return _json_type(obj)
+    return (
+        str(dims)
+        if len(dims) <= 6
+        else f"[{', '.join(map(str, dims[:6]))}, ...] ({len(dims)} axes)"
+    )
 
 
 class InputParser:
@@ -164,15 +177,20 @@ class InputParser:
                 status=413,
             )
         self._offset = 0
-        forms = {type(inst) for inst in instances}
-        if len(forms) == 1:
-            return self._parse_form(instances)
-        # Mixed forms (vectors beside named objects, ...): each instance on its own.
-        rows = []
-        for i, inst in enumerate(instances):
-            self._offset = i
-            rows.append(self._parse_form([inst]))
-        return np.concatenate(rows)
+        try:
+            with np.errstate(over="ignore"):  # overflow to inf is reported by _check_values
+                if len({type(inst) for inst in instances}) == 1:
+                    return self._parse_form(instances)
+                # Mixed forms (vectors beside named objects, ...): each instance on its own.
+                rows = []
+                for i, inst in enumerate(instances):
+                    self._offset = i
+                    rows.append(self._parse_form([inst]))
+                return np.concatenate(rows)
+        except OverflowError:
+            raise RequestError(
+                f"a number is beyond the float range; each instance: {self.expected()}"
+            ) from None
 
     def _parse_form(self, instances: list) -> np.ndarray:
         first = instances[0]
@@ -189,7 +207,9 @@ class InputParser:
         where = self._where(i) if callable(self._where) else self._where.format(i)
         return RequestError(f"{where}: {what}; expected {self.expected()}")
 
-    def from_array(self, arr: np.ndarray, where: str | Callable[[int], str] = "row {}") -> np.ndarray:
+    def from_array(
+        self, arr: np.ndarray, where: str | Callable[[int], str] = "row {}"
+    ) -> np.ndarray:
         """Validate an already numeric array ``(n, *shape)`` or ``(n, size)`` (files, NPZ)."""
         self._where, self._offset = where, 0
         if self.dtype.kind == "i":
@@ -246,7 +266,8 @@ class InputParser:
         rows = []
         for i, inst in enumerate(instances):
             if not isinstance(inst, list):
-                raise self._bad(i, f"got {type(inst).__name__} {str(inst)[:40]!r}")
+                shown = "" if inst is None else f" {json.dumps(inst)[:40]}"
+                raise self._bad(i, f"got {_json_type(inst)}{shown}")
             values = _object_array(inst)
             if values is None:
                 raise self._bad(i, f"got a ragged array (shape {_shape(inst)}...)")
@@ -254,7 +275,7 @@ class InputParser:
                 if v is not None and not isinstance(v, int | float):
                     raise self._bad(i, f"{v!r:.40} is not a number")
             if not self._fits(values.shape):
-                raise self._bad(i, f"got shape {list(values.shape)}")
+                raise self._bad(i, f"got shape {_shape(inst)}")
             rows.append(
                 np.where(np.equal(values, None), np.nan, values)
                 .astype(np.float64)
@@ -265,24 +286,31 @@ class InputParser:
         return arr
 
     def _check_values(self, arr: np.ndarray) -> None:
+        """Infinities (or numbers beyond float32) are refused; NaN only without imputation."""
         if self.dtype.kind != "f":
             return
-        bad = ~np.isfinite(arr)
-        if not bad.any():
+        flat = arr.reshape(len(arr), -1)
+        inf = np.isinf(flat)
+        if inf.any():
+            i = int(np.nonzero(inf.any(axis=1))[0][0])
+            raise self._bad(
+                i, f"infinite value, or beyond the float32 range, at {self._columns(inf[i])}"
+            )
+        if self.allow_missing:
             return
-        rows, cols = np.nonzero(bad.reshape(len(arr), -1))
-        i = int(rows[0])
-        flat = arr[i].reshape(-1)
-        where = [
-            self.feature_names[c] if self.feature_names else int(c) for c in cols[rows == i][:8]
-        ]
-        if np.isinf(flat).any():
-            raise self._bad(i, f"infinite value at {where}")
-        if not self.allow_missing:
+        nan = np.isnan(flat)
+        if nan.any():
+            i = int(np.nonzero(nan.any(axis=1))[0][0])
             raise self._bad(
                 i,
-                f"missing value (null/NaN) at {where}, and this model's preprocessing does not impute",
+                f"missing value (null/NaN) at {self._columns(nan[i])}, and this model's "
+                "preprocessing does not impute",
             )
+
+    def _columns(self, mask: np.ndarray) -> list:
+        """Names (tabular) or flat positions of the first few True entries of a row mask."""
+        cols = np.nonzero(mask)[0][:8].tolist()
+        return [self.feature_names[c] for c in cols] if self.feature_names else cols
 
     def _named(self, instances: list[dict]) -> np.ndarray:
         names = self.column_names

@@ -69,6 +69,8 @@ class Service:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RequestError(f"malformed JSON body: {err}", status=400) from None
+        except RecursionError:
+            raise RequestError("malformed JSON body: nested too deeply", status=400) from None
         if not isinstance(payload, dict) or "instances" not in payload:
             raise RequestError(
                 'the body must be a JSON object like {"instances": [...]}; each instance: '

@@ -65,7 +65,7 @@ def test_missing_values_are_rejected_when_the_preprocessing_does_not_impute():
         ([[1, 2, "3"]], "'3' is not a number"),
         ([[1, 2, {"x": 1}]], "is not a number"),
         ([[1, 2, 3], [1, [2], 3]], "instances[1]"),
-        ([[1, 2, float("inf")]], "infinite value at ['c']"),
+        ([[1, 2, float("inf")]], "infinite value, or beyond the float32 range, at ['c']"),
         ([{"a": 1, "b": 2}], "missing column(s) ['c']"),
         ([{"a": 1, "b": 2, "c": 3, "d": 4}], "unknown column(s) ['d']"),
         ([{"a": 1, "b": "two", "c": 3}], "column 'b'"),

@@ -109,6 +109,10 @@ def test_named_columns_top_k_and_imputed_missing_values(module_server, trained_r
         (b'{"instances": [["a","b","c","d","e","f","g","h"]]}', 422, "is not a number"),
         (b'{"instances": "text"}', 422, "non-empty list"),
         (b'{"instances": [[1,2,3,4,5,6,7,1e999]]}', 422, "infinite"),
+        (b'{"instances": [[1,2,3,4,5,6,7,1' + b"0" * 400 + b"]]}", 422, "beyond the float range"),
+        (b'{"instances": [[1,2,3,4,5,6,7,1e300]]}', 422, "beyond the float32 range"),
+        (b'{"instances": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", 400, "nested too deeply"),
+        (b'{"instances": [null]}', 422, "got null"),
     ],
 )
 def test_bad_requests_get_4xx_naming_the_problem(module_server, content, status, needle):
