@@ -41,7 +41,7 @@ def to_numeric(series: pd.Series) -> tuple[np.ndarray, int]:
     return parsed, int((present & np.isnan(parsed)).sum())
 
 
-def looks_numeric(series: pd.Series, sample: int = 20000) -> bool:
+def looks_numeric(series: pd.Series, sample: int = 5000) -> bool:
     """Is this column numeric (possibly with some junk strings)?
 
     Decided on an evenly spaced sample of at most ``sample`` values.
@@ -71,7 +71,10 @@ def factorized_categories(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Missing values (and empty strings) get code -1. Normalization runs once per distinct raw
     value, so a million rows with a few categories cost one factorization.
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if isinstance(series.dtype, pd.CategoricalDtype):  # already factorized (table sources)
+        codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
     normalized = [_norm(u) for u in np.asarray(uniques, dtype=object)]
     present = sorted({v for v in normalized if v is not None})
     index = {v: i for i, v in enumerate(present)}

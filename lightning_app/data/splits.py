@@ -30,11 +30,30 @@ class SplitIndices:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
+def _sorted(part: np.ndarray, size: int) -> np.ndarray:
+    """Distinct indices in increasing order, in O(size) rather than a sort."""
+    mask = np.zeros(size, dtype=bool)
+    mask[part] = True
+    return np.flatnonzero(mask)
+
+
 def _ratio_split(
     idx: np.ndarray, y: np.ndarray | None, fractions: list[float], rng
 ) -> list[np.ndarray]:
     """Split ``idx`` into len(fractions)+1 parts; the last part takes the remainder."""
-    groups = [idx] if y is None else [idx[y[idx] == c] for c in np.unique(y[idx])]
+    if y is None:
+        groups = [idx]
+    else:  # the rows of each class: classes in increasing order, rows in their order in idx
+        labels = y[idx]
+        if labels.dtype.kind in "iu" and (labels.size == 0 or labels.min() >= 0):
+            codes = labels
+        else:
+            codes = np.unique(labels, return_inverse=True)[1]
+        counts = np.bincount(codes)
+        # A stable argsort of small integers is a radix sort: linear in the rows.
+        small = np.uint16 if len(counts) <= np.iinfo(np.uint16).max else np.int64
+        order = np.argsort(codes.astype(small, copy=False), kind="stable")
+        groups = [g for g in np.split(idx[order], np.cumsum(counts)[:-1]) if len(g)]
     parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     for group in groups:
         group = rng.permutation(group)
@@ -44,7 +63,8 @@ def _ratio_split(
             parts[i].append(group[start : start + count])
             start += count
         parts[-1].append(group[start:])
-    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
+    size = int(idx.max()) + 1 if len(idx) else 0
+    return [_sorted(np.concatenate(p), size) if p else np.array([], dtype=np.int64) for p in parts]
 
 
 def parse_split_column(values, column: str) -> np.ndarray:

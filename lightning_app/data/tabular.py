@@ -249,7 +249,8 @@ class TabularEncoder:
             values = coded[col] if rows is None else coded[col][rows]
             if col not in self.categorical:
                 out[:, pos] = values
-                stats["missing"][col] = int(np.isnan(out[:, pos]).sum())
+                if counts is not None:
+                    stats["missing"][col] = int(np.isnan(out[:, pos]).sum())
                 bad += self._numeric_problems(col, out[:, pos])
                 pos += 1
                 continue

@@ -242,21 +242,28 @@ def _fit_one(sample, normalize, impute, fill_value, infinity, outliers, k) -> tu
     elif outliers == "iqr":
         q1, q3 = np.percentile(finite, [25, 75])
         lo, hi = float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
-    # What the network will see from the training split: filled, replaced, clipped.
-    if finite.size == sample.size:
-        seen = finite
-    else:
-        seen = np.where(np.isnan(sample), fill, sample)
-        seen = np.where(seen == np.inf, posinf, np.where(seen == -np.inf, neginf, seen))
-        seen = seen[~np.isnan(seen)]
-    if outliers != "none":
-        seen = np.clip(seen, lo, hi)
+    # The normalization statistics are those of what the network sees from the training split:
+    # the finite values plus each replaced value (fill, posinf, neginf) times its count.
+    extra = [
+        (fill, np.isnan(sample).sum()),
+        (posinf, (sample == np.inf).sum()),
+        (neginf, (sample == -np.inf).sum()),
+    ]
+    extra = [(v, int(c)) for v, c in extra if c and not np.isnan(v)]
+    if outliers != "none" or (normalize == "robust" and extra):
+        seen = np.clip(np.concatenate([finite, *(np.full(c, v) for v, c in extra)]), lo, hi)
+        finite, extra = seen, []
+    values = np.array([v for v, _ in extra])
+    weights = np.array([c for _, c in extra])
     if normalize == "standard":
-        shift, scale = float(seen.mean()), float(seen.std())
+        shift = (finite.sum() + values @ weights) / (finite.size + weights.sum())
+        sq = ((finite - shift) ** 2).sum() + ((values - shift) ** 2) @ weights
+        shift, scale = float(shift), float(np.sqrt(sq / (finite.size + weights.sum())))
     elif normalize == "minmax":
-        shift, scale = float(seen.min()), float(seen.max() - seen.min())
+        lo_seen, hi_seen = min(finite.min(), *values, np.inf), max(finite.max(), *values, -np.inf)
+        shift, scale = float(lo_seen), float(hi_seen - lo_seen)
     elif normalize == "robust":
-        q1, med, q3 = np.percentile(seen, [25, 50, 75])
+        q1, med, q3 = np.percentile(finite, [25, 50, 75])
         shift, scale = float(med), float(q3 - q1)
     else:
         shift, scale = 0.0, 1.0

@@ -227,8 +227,9 @@ class TableSource:
         non_numeric: dict[str, int] = {}
         for col in features:
             if col in categorical:
-                # Codes are computed once here; every later factorization of the column is free.
-                columns[col] = frame[col].astype("category")
+                # Factorized once here; every later use of the column reuses the codes.
+                codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)
+                columns[col] = pd.Series(pd.Categorical.from_codes(codes, uniques), name=col)
                 continue
             values, junk = to_numeric(frame[col])
             columns[col] = values.astype(np.float32, copy=False)
