@@ -19,12 +19,16 @@ from lightning_app.entry import hydra_main, run_task
 
 
 def _check(cfg: DictConfig) -> None:
+    from lightning_app.audio.requests import is_audio_input
     from lightning_app.deployment.batch_files import file_format
     from lightning_app.errors import ConfigError, DataError
 
     problems = []
     if not cfg.input:
-        problems.append("input: missing; pass input=FILE (.csv, .parquet, .jsonl or .npz)")
+        problems.append(
+            "input: missing; pass input=FILE (.csv, .parquet, .jsonl or .npz; audio models: "
+            "an audio file or a folder of them)"
+        )
     if not cfg.output:
         problems.append("output: missing; pass output=FILE (.csv, .parquet, .jsonl or .npz)")
     if cfg.batch_size < 1:
@@ -34,7 +38,7 @@ def _check(cfg: DictConfig) -> None:
     if cfg.threads < 0:
         problems.append(f"threads={cfg.threads}: must be >= 0 (0 = all cores)")
     for key in ("input", "output"):
-        if cfg[key]:
+        if cfg[key] and not (key == "input" and is_audio_input(cfg.input)):
             try:
                 file_format(cfg[key], key)
             except DataError as err:

@@ -114,6 +114,21 @@ class Side(str, Enum):
     post = "post"
 
 
+class AudioFeatureKind(str, Enum):
+    log_mel = "log_mel"
+    mfcc = "mfcc"
+
+
+class AudioLayout(str, Enum):
+    image = "image"
+    sequence = "sequence"
+
+
+class AudioAlign(str, Enum):
+    center = "center"
+    start = "start"
+
+
 class MnistDataset(str, Enum):
     mnist = "mnist"
     fashion_mnist = "fashion_mnist"
@@ -226,6 +241,32 @@ class ImageFolderSourceConf:
 
 
 @dataclass
+class AudioFeaturesConf:
+    kind: AudioFeatureKind = AudioFeatureKind.log_mel
+    n_mels: int = 40
+    n_mfcc: int = 13  # kind=mfcc: cepstral coefficients kept
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None  # null: the smallest power of two holding the window
+    fmin: float = 20.0
+    fmax: float | None = None  # null: sample_rate / 2
+    log_offset: float = 1e-6  # log(mel + log_offset)
+
+
+@dataclass
+class AudioFolderSourceConf:
+    _target_: str = "lightning_app.audio.source.AudioFolderSource"
+    root: str = MISSING
+    sample_rate: int = 16000  # every recording is resampled to this rate
+    duration: float = 1.0  # seconds; shorter recordings are padded, longer cropped
+    align: AudioAlign = AudioAlign.center
+    layout: AudioLayout = AudioLayout.image  # image (1, bands, frames) or sequence (frames, bands)
+    features: AudioFeaturesConf = field(default_factory=AudioFeaturesConf)
+    extensions: list[str] = field(default_factory=lambda: [".wav", ".flac", ".ogg"])
+    on_error: OnError = OnError.skip
+
+
+@dataclass
 class TokenizerConf:
     level: TokenLevel = TokenLevel.word
     vocab_size: int = 20000
@@ -320,6 +361,21 @@ class TabularAugmentationConf:
 class TextAugmentationConf:
     name: str = "text"
     token_dropout: float = 0.1  # share of tokens replaced by the unknown token
+
+
+@dataclass
+class AudioAugmentationConf:
+    name: str = "audio"
+    p: float = 1.0  # share of training clips augmented
+    shift_ms: float = 100.0  # max time shift either way
+    gain_db: float = 6.0  # gain in [-gain_db, gain_db] dB
+    noise_prob: float = 0.8  # share of augmented clips that get background noise
+    snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # [low, high] dB
+    noise_dir: str | None = None  # folder of noise recordings; null = white noise
+    freq_masks: int = 2  # SpecAugment frequency masks per clip
+    freq_mask_width: int = 8  # each 0..width bands
+    time_masks: int = 2
+    time_mask_width: int = 10  # each 0..width frames
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -713,6 +769,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "image_folder": ImageFolderSourceConf,
         "text_table": TextTableSourceConf,
         "npz": NpzSourceConf,
+        "audio_folder": AudioFolderSourceConf,
     },
     "preprocessing": {"base": PreprocessingConf},
     "augmentation": {
@@ -721,6 +778,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "image": ImageAugmentationConf,
         "tabular": TabularAugmentationConf,
         "text": TextAugmentationConf,
+        "audio": AudioAugmentationConf,
     },
     "model": {"mlp": MLPConf, "cnn": CNNConf, "rnn": RNNConf, "transformer": TransformerConf},
     "optimizer": {"sgd": SGDConf, "adam": AdamConf, "adamw": AdamWConf},

@@ -7,6 +7,8 @@
   weights and metrics take); for regression targets are mixed too. Encoded categorical columns
   are left as they are.
 - ``text``: token dropout (tokens replaced by the unknown id; padding kept).
+- ``audio``: time shift, background noise and gain on waveforms, then SpecAugment masking on
+  the spectrograms (:mod:`lightning_app.audio.augment`).
 
 Randomness comes from torch's global generator, which training reseeds every epoch, so a
 resumed run augments exactly like an uninterrupted one. Each module maps ``(x, y) -> (x, y)``.
@@ -23,7 +25,7 @@ from torch.nn import functional as F
 
 from lightning_app.errors import ConfigError
 
-AUGMENTATIONS = ("none", "image", "tabular", "text")
+AUGMENTATIONS = ("none", "image", "tabular", "text", "audio")
 INPUT_KINDS = {"image": ("image",), "tabular": ("tabular", "sequence"), "text": ("tokens",)}
 
 
@@ -171,6 +173,10 @@ def build_augmentation(cfg: dict[str, Any]) -> nn.Module | None:
     builders = {"image": ImageAugment, "tabular": TabularAugment, "text": TextAugment}
     if name == "none":
         return None
+    if name == "audio":  # waveform and spectrogram augmentation: lightning_app.audio.augment
+        from lightning_app.audio.augment import AudioAugment
+
+        builders["audio"] = AudioAugment
     if name not in builders:
         raise ConfigError(f"augmentation.name={name!r}: allowed {list(AUGMENTATIONS)}")
     try:

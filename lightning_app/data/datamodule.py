@@ -68,6 +68,7 @@ class ArrayDataModule(pl.LightningDataModule):
         self._y: torch.Tensor | None = None
         self._rows: dict[str, torch.Tensor] = {}
         self._batch_dtype: torch.dtype | None = None
+        self._signal: torch.Tensor | None = None  # raw training signal (audio) for `from_signal`
 
     # -- preparation (idempotent; called before the model is built) ------------------------
     def prepare(self) -> DataSpec:
@@ -93,6 +94,10 @@ class ArrayDataModule(pl.LightningDataModule):
         )
         if self.augment is not None and hasattr(self.augment, "bind"):
             self.augment.bind(self.spec, self.encoders)
+        if prepared.signal is not None and hasattr(self.augment, "from_signal"):
+            # Augmentations of the raw signal (audio waveforms): training batches are the
+            # signal, augmented and turned into features batch by batch (`from_signal`).
+            self._signal = torch.as_tensor(prepared.signal)
         return self.spec
 
     def setup(self, stage: str | None = None) -> None:
@@ -108,6 +113,7 @@ class ArrayDataModule(pl.LightningDataModule):
         - ``tabular``: the table encoder (``TabularEncoder.from_state``), or null.
         - ``tokenizer``: the text tokenizer (``Tokenizer.from_state``), or null.
         - ``image``: how image files were read (``{"size": [H, W], "mode": "L"|"RGB"}``), or null.
+        - ``audio``: how recordings became features (``AudioSettings.state()``), or null.
         - ``labels``: ``{"task", "class_names", "target"}``; class index i is ``class_names[i]``.
         - ``allow_missing``: whether the model fills missing (NaN) input values itself.
         - ``class_weights``: loss weights per class (``imbalance=class_weights``), or null.
@@ -123,6 +129,7 @@ class ArrayDataModule(pl.LightningDataModule):
             "tabular": self.encoders.get("tabular"),
             "tokenizer": self.encoders.get("tokenizer"),
             "image": self.encoders.get("image"),
+            "audio": self.encoders.get("audio"),
             "labels": self.encoders.get("labels"),
             "allow_missing": numeric_input and cfg["impute"] != "drop_row",
             "class_weights": self.class_weights,
@@ -145,8 +152,9 @@ class ArrayDataModule(pl.LightningDataModule):
         rank = trainer.global_rank if trainer is not None else 0
         world = trainer.world_size if trainer is not None else 1
         cfg = self.loader_cfg
+        from_signal = train and self._signal is not None
         return batch_loader(
-            self._x,
+            self._signal if from_signal else self._x,
             self._y,
             batch_size=cfg["batch_size"] if train else cfg["eval_batch_size"],
             shuffle=bool(cfg["shuffle"]) and train,
@@ -156,6 +164,7 @@ class ArrayDataModule(pl.LightningDataModule):
             world_size=world,
             rows=self._rows[name],
             dtype=self._batch_dtype,
+            transform=self.augment.from_signal if from_signal else None,
         )
 
     def train_dataloader(self):

@@ -7,7 +7,7 @@ them with one tensor index, so a batch costs one gather.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -79,6 +79,8 @@ class InMemoryLoader:
             repeats when oversampled); all rows when None.
         dtype: optional dtype each batch of ``x`` is cast to (uint8 images stay small in memory
             and become float32 one batch at a time).
+        transform: optional function applied to each batch of ``x`` (e.g. audio waveforms ->
+            augmented features).
     """
 
     # Lightning inspects it (with ``sampler``) to tell whether batches are shuffled.
@@ -91,17 +93,20 @@ class InMemoryLoader:
         sampler: EpochBatchSampler,
         rows: torch.Tensor | None = None,
         dtype: torch.dtype | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
         self.x, self.y, self.sampler, self.rows, self.dtype = x, y, sampler, rows, dtype
+        self.transform = transform
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.sampler:
             if self.rows is not None:
                 index = self.rows[index]
             x = self.x[index]
-            yield (x if self.dtype is None else x.to(self.dtype)), self.y[index]
+            x = x if self.dtype is None else x.to(self.dtype)
+            yield (x if self.transform is None else self.transform(x)), self.y[index]
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -118,11 +123,13 @@ def batch_loader(
     world_size: int = 1,
     rows: torch.Tensor | None = None,
     dtype: torch.dtype | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> InMemoryLoader:
     """Batches over in-memory tensors: one gather per batch, no per-sample collate.
 
-    ``rows`` restricts (and orders) the rows served; ``dtype`` casts each batch of ``x``.
+    ``rows`` restricts (and orders) the rows served; ``dtype`` casts each batch of ``x``;
+    ``transform`` maps each batch of ``x``.
     """
     num_rows = len(y) if rows is None else len(rows)
     sampler = EpochBatchSampler(num_rows, batch_size, shuffle, drop_last, seed, rank, world_size)
-    return InMemoryLoader(x, y, sampler, rows, dtype)
+    return InMemoryLoader(x, y, sampler, rows, dtype, transform)

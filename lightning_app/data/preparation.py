@@ -54,9 +54,10 @@ class Prepared:
     index: dict[str, np.ndarray]
     spec: DataSpec
     transform: FeatureTransform
-    encoders: dict[str, Any]  # preprocessing.json entries: tabular, tokenizer, image, labels
+    encoders: dict[str, Any]  # preprocessing.json entries: tabular, tokenizer, image, audio, labels
     class_weights: list[float] | None
     report: dict[str, Any]
+    signal: np.ndarray | None = None  # rows aligned with ``x``: the source's raw signal (audio)
 
 
 def prepare(
@@ -127,7 +128,12 @@ def prepare(
             f"split {', '.join(empty)} is empty after dropping rows (dropped: {dropped})"
         )
 
-    encoders: dict[str, Any] = {"tabular": None, "tokenizer": None, "image": raw.image}
+    encoders: dict[str, Any] = {
+        "tabular": None,
+        "tokenizer": None,
+        "image": raw.image,
+        "audio": raw.audio,
+    }
     x, counts, passthrough = _encode(raw, rows, index, cfg, fitted, encoders)
     if fitted:
         transform = FeatureTransform.from_state(fitted["feature_transform"])
@@ -182,7 +188,10 @@ def prepare(
         vocab_size=len(tokenizer["vocab"]) if tokenizer else _token_space(x, raw),
     )
     y = y.astype(np.int64 if is_cls else np.float32, copy=False)
-    return Prepared(x, y, index, spec, transform, encoders, weights, report)
+    signal = (
+        None if raw.signal is None else raw.signal[rows] if len(rows) < len(raw) else raw.signal
+    )
+    return Prepared(x, y, index, spec, transform, encoders, weights, report, signal)
 
 
 def _token_space(x: np.ndarray, raw: RawData) -> int | None:

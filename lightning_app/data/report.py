@@ -49,6 +49,7 @@ def format_report(report: dict[str, Any], spec: DataSpec) -> str:
     if skipped:
         lines += ["", f"Images skipped (could not be decoded): {skipped}"]
         lines += [f"- {name}" for name in report.get("images_skipped_files", [])]
+    lines += _audio_lines(report.get("audio"))
     tokens = report.get("tokens")
     if tokens:
         lines += [
@@ -70,6 +71,22 @@ def format_report(report: dict[str, Any], spec: DataSpec) -> str:
         if report.get("oversampled_train_rows"):
             lines.append(f"\nTraining rows after oversampling: {report['oversampled_train_rows']}")
     return "\n".join(lines) + "\n"
+
+
+def _audio_lines(audio: dict[str, Any] | None) -> list[str]:
+    """Recordings found, skipped (and why), resampled, downmixed, padded, cropped."""
+    if not audio:
+        return []
+    rates = ", ".join(f"{n} from {rate} Hz" for rate, n in audio["resampled_from"].items())
+    lines = [
+        "",
+        "## Audio",
+        "",
+        f"Files found: {audio['files_found']}; skipped (unreadable): {audio['files_skipped']}; "
+        f"resampled: {rates or 'none'}; downmixed to mono: {audio['downmixed']}; padded: {audio['padded']}; "
+        f"cropped: {audio['cropped']}; splits from: {audio['splits_from']}.",
+    ]
+    return lines + [f"- {reason}" for reason in audio["skipped_files"]]
 
 
 def _repairs(report: dict[str, Any]) -> list[list[Any]]:

@@ -67,6 +67,10 @@ def build_parser(model: OnnxModel) -> InputParser:
     """The :class:`InputParser` for ``model``'s input spec and fitted preprocessing."""
     pre = model.info.preprocessing
     try:
+        if pre.get("audio"):  # recordings in, the training features out (lightning_app.audio)
+            from lightning_app.audio.requests import AudioInputParser
+
+            return AudioInputParser(model.info, model.input_dtype, model.input_shape, pre["audio"])
         text = TextEncoder(pre["tokenizer"]) if pre.get("tokenizer") else None
         columns = ColumnEncoder(pre["tabular"]) if pre.get("tabular") else None
     except DataError as err:

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from lightning_app.audio.requests import is_upload, upload_payload
 from lightning_app.deployment.batching import MicroBatcher
 from lightning_app.deployment.guard import Guard, error_response, read_body
 from lightning_app.deployment.inputs import build_parser
@@ -63,10 +64,19 @@ class Service:
         self.ready = False
         self.num_classes = len(self.info.class_names)
 
-    def parse_request(self, body: bytes) -> tuple[Any, int, bool]:
-        """A raw body -> (input array, top_k, probabilities), or a 400/413/422 RequestError."""
+    def parse_request(
+        self, body: bytes, content_type: str | None = None, query: Any = None
+    ) -> tuple[Any, int, bool]:
+        """A raw body -> (input array, top_k, probabilities), or a 400/413/415/422 RequestError.
+
+        Audio models also take uploads (a WAV body, or multipart/form-data files), with
+        ``top_k`` and ``probabilities`` in the ``query`` string (lightning_app.audio.requests).
+        """
         try:
-            payload = json.loads(body)
+            if is_upload(content_type, self.parser):
+                payload = upload_payload(self.parser, body, content_type, query or {})
+            else:
+                payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RequestError(f"malformed JSON body: {err}", status=400) from None
         except RecursionError:
@@ -129,7 +139,9 @@ class Service:
     async def _predict(self, request: Request, progress: dict[str, bool]) -> Response:
         body = await read_body(request, self.settings.serve.limits.max_body_bytes)
         progress["body"] = True
-        x, top_k, probabilities = self.parse_request(body)
+        x, top_k, probabilities = self.parse_request(
+            body, request.headers.get("content-type"), request.query_params
+        )
         outputs = await self.batcher.submit(x)
         preds = format_predictions(outputs, self.info, top_k, probabilities)
         content = json.dumps({"predictions": preds, "model_version": self.info.version})

@@ -33,6 +33,11 @@ class RawData:
         tokenizer: settings of the tokenizer to fit on the training texts (text sources).
         image: how raw images became ``x``, e.g. ``{"size": [28, 28], "mode": "L"}``, so
             serving can read images the same way.
+        audio: how recordings became ``x`` (the feature settings of
+            :class:`lightning_app.audio.features.AudioSettings`), so serving computes the same
+            features.
+        signal: the raw signal ``x`` was computed from, one row per sample (audio waveforms),
+            for augmentations that act before the features; None for other sources.
     """
 
     x: Any
@@ -47,6 +52,8 @@ class RawData:
     target_name: str | None = None
     tokenizer: dict[str, Any] | None = None
     image: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    signal: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)

@@ -1,0 +1,14 @@
+"""Speech: audio clips in one sub-folder per class, spectrogram features, keyword models.
+
+- :mod:`~lightning_app.audio.features`: the one feature function (log-mel or MFCC, numpy),
+  called by training, ``lapp serve`` and ``lapp predict`` alike;
+- :mod:`~lightning_app.audio.clips`: decoding (soundfile), downmixing, resampling and
+  padding/cropping a recording to the configured clip;
+- :mod:`~lightning_app.audio.source`: ``data=audio_folder``;
+- :mod:`~lightning_app.audio.augment`: ``augmentation=audio`` (time shift, background noise,
+  gain on waveforms; SpecAugment masking on spectrograms);
+- :mod:`~lightning_app.audio.requests`: audio in requests and prediction files.
+
+Import cost of this package: nothing; ``features``, ``clips`` and ``requests`` need numpy,
+scipy and soundfile only (no torch), so the server computes features without torch.
+"""
