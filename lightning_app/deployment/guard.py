@@ -64,7 +64,7 @@ class Guard:
 
     Args:
         app: the wrapped ASGI app.
-        service: the worker's :class:`lightning_app.deployment.server.Service` (settings, metrics).
+        service: the worker's :class:`lightning_app.deployment.service.Service` (settings, metrics).
     """
 
     def __init__(self, app: Any, service: Any):

@@ -14,15 +14,11 @@ import pandas as pd
 import pytest
 
 from lightning_app.errors import RequestError
-from tests.conftest import compose
+from tests.conftest import TINY, compose
 
-FAST = [
-    "trainer.max_epochs=2",
-    "logger=none",
-    "callbacks=none",
-    "trainer.enable_model_summary=false",
-    "trainer.enable_progress_bar=false",
-    "deployment=onnx",
+# The tiny preset without its data choice: cheap training, export and measurement.
+FAST = [o for o in TINY if not o.startswith("data")] + [
+    "trainer.max_epochs=1",
     "deployment.report=false",
 ]
 
@@ -39,7 +35,7 @@ def _service(run_dir):
     from omegaconf import OmegaConf
 
     from lightning_app.config.schemas import ServerConf
-    from lightning_app.deployment.server import Service
+    from lightning_app.deployment.service import Service
     from lightning_app.deployment.settings import ServeSettings
 
     conf = OmegaConf.structured(ServerConf)
@@ -56,7 +52,7 @@ def _predict(service, body: dict) -> list[dict]:
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory):
     rng = np.random.default_rng(0)
-    n = 240
+    n = 160
     city = rng.choice(["Lyon", "Paris", "Nice"], size=n)
     age = rng.normal(40, 10, size=n)
     label = np.where((city == "Paris") ^ (age > 40), "yes", "no")
@@ -112,7 +108,7 @@ def text_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     good, bad = ["great", "fine", "lovely", "good"], ["awful", "bad", "poor", "sad"]
     rows = []
-    for i in range(200):
+    for i in range(120):
         words = good if i % 2 else bad
         rows.append(
             {
@@ -149,6 +145,7 @@ def test_text_and_token_ids(text_run):
         _predict(service, {"instances": [[0.5, 1.5]]})
 
 
+@pytest.mark.slow
 def test_images_by_shape_and_batched_requests(tmp_path_factory):
     run_dir = _train(
         tmp_path_factory,
