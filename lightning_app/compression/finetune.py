@@ -76,7 +76,7 @@ def prune_trained(
                 num_sanity_val_steps=0,
                 default_root_dir=tmp,
             )
-            trainer.fit(pruned, datamodule=datamodule)
+            trainer.fit(pruned.train(), datamodule=datamodule)  # loaded models come in eval mode
     if prune_cfg.method == "structured":
         log.info(
             "structured pruning removed %d channels", shrink(pruned.net, list(prune_cfg.layers))

@@ -60,13 +60,18 @@ def latency_ms(
 
 
 def throughput(predict: Predictor, xb: np.ndarray, warmup: int, iterations: int) -> float:
-    """Samples per second over ``iterations`` calls on the batch ``xb``."""
+    """Rows per second on the batch ``xb``, from the median of ``iterations`` timed calls.
+
+    The median (not the total) keeps a call slowed by another process from moving the figure.
+    """
     for _ in range(max(1, warmup // 4)):
         predict(xb)
-    start = time.perf_counter()
-    for _ in range(iterations):
+    times = np.empty(iterations)
+    for i in range(iterations):
+        start = time.perf_counter()
         predict(xb)
-    return len(xb) * iterations / (time.perf_counter() - start)
+        times[i] = time.perf_counter() - start
+    return len(xb) / float(np.median(times))
 
 
 def timing(predict: Predictor, x: np.ndarray, bench: Any) -> dict[str, float]:

@@ -170,7 +170,7 @@ def write_report(
         plots.artifact_bars(rows, main, run_dir / FIGURES["artifacts"])
         lines += ["## How these were measured", "",
                   "Accuracy and parity on the whole test split with ONNX Runtime (CPU). Latency: single calls "
-                  "at batch 1 after warm-up; throughput: rows per second at the throughput batch size; "
+                  "at batch 1 after warm-up; throughput: rows per second at the throughput batch size (median call); "
                   "torch eager runs the same checkpoint with the same thread count. Timings depend on the "
                   "machine's load. Unstructured pruning zeroes weights but ONNX stores dense tensors, so "
                   "only the gzip size shows it; structured pruning removes channels and shrinks the file.", ""]  # fmt: skip

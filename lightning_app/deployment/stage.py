@@ -73,11 +73,16 @@ def deploy_run(
     Returns:
         The ``deploy/...`` metrics also merged into ``metrics.json``.
     """
+    from omegaconf import OmegaConf
+
+    from lightning_app.build import plain
     from lightning_app.compression.variants import float_variants
     from lightning_app.deployment.report import write_report
     from lightning_app.runs import find_checkpoint, read_json, write_json
     from lightning_app.training.loading import load_model
 
+    # Plain strings for enum choices (messages and metadata read "structured", not an Enum repr).
+    compression, deployment = (OmegaConf.create(plain(c)) for c in (compression, deployment))
     loaded = load_model(find_checkpoint(run_dir, checkpoint))
     datamodule = _datamodule(loaded, datamodule)
     x_test, y_test = (t.numpy() for t in datamodule.split_tensors("test"))
