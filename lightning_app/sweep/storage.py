@@ -33,7 +33,15 @@ def default_url(sweep_dir: str | Path) -> str:
 
 
 def normalize_url(url: str) -> str:
-    """A relative SQLite path made absolute, so every job opens the same file."""
+    """A relative SQLite path made absolute, so every job opens the same file; a bare
+    ``postgresql://`` URL gets the installed driver (SQLAlchemy 2.1 assumes psycopg 3, the
+    ``postgres`` extra installs psycopg2)."""
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+            return "postgresql+psycopg2://" + url[len("postgresql://") :]
+        return url
     path = _sqlite_path(url)
     if path is None or path.is_absolute():
         return url
@@ -113,8 +121,9 @@ def open_storage(url: str):
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except ImportError as err:
+        cause = err.__cause__ or err
         raise ConfigError(
-            f"hydra.sweeper.storage={display_url(url)!r}: the database driver is not installed ({err}); "
+            f"hydra.sweeper.storage={display_url(url)!r}: the database driver is not installed ({cause}); "
             "for PostgreSQL: pip install 'lapp-ml[postgres]'"
         ) from err
     except ArgumentError as err:

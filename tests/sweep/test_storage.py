@@ -123,3 +123,14 @@ def test_a_storage_password_never_reaches_job_overrides(monkeypatch):
     with pytest.raises(ConfigError, match="LAPP_OPTUNA_STORAGE"):
         storage.resolve_job_url(shown)
     assert storage.job_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_bare_postgresql_urls_use_the_installed_driver():
+    import importlib.util
+
+    from lightning_app.sweep.storage import normalize_url
+
+    if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2"):
+        pytest.skip("the mapping applies when only psycopg2 (the postgres extra) is installed")
+    assert normalize_url("postgresql://u:p@h/db") == "postgresql+psycopg2://u:p@h/db"
+    assert normalize_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
