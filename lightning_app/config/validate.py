@@ -16,6 +16,7 @@ from lightning_app.errors import ConfigError
 CLASSIFICATION_METRICS = ("loss", "acc", "f1")
 REGRESSION_METRICS = ("loss", "mse", "mae", "r2")
 MAXIMIZED = ("acc", "f1", "r2")
+AUDIO_SOURCE = "lightning_app.audio.source.AudioFolderSource"
 BUILTIN_MODELS = {
     "lightning_app.models.mlp.MLP": "mlp",
     "lightning_app.models.cnn.CNN": "cnn",
@@ -74,6 +75,28 @@ def data_problems(data: DictConfig, pre: DictConfig, aug: DictConfig) -> list[st
         if key in aug:
             ok = lo <= aug[key] and (aug[key] <= hi if inclusive else aug[key] < hi)
             _check(p, ok, f"augmentation.{key}={aug[key]}: must be in [{lo}, {hi}{']' if inclusive else ')'}")
+    return p + _audio_problems(data, aug)
+
+
+def _audio_problems(data: DictConfig, aug: DictConfig) -> list[str]:
+    """Rules of ``data=audio_folder`` and ``augmentation=audio``."""
+    p: list[str] = []
+    is_audio = data.source.get("_target_") == AUDIO_SOURCE
+    if is_audio:
+        from omegaconf import OmegaConf
+
+        from lightning_app.audio.features import AudioSettings
+
+        src = OmegaConf.to_container(data.source, enum_to_str=True)
+        p += AudioSettings(src["sample_rate"], src["duration"], src["align"], layout=src["layout"], **src["features"]).problems()
+    if aug.name != "audio":
+        return p
+    _check(p, is_audio, "augmentation=audio needs audio input: use data=audio_folder (or augmentation=none)")
+    for key in ("shift_ms", "gain_db", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+        _check(p, aug[key] >= 0, f"augmentation.{key}={aug[key]}: must be >= 0")
+    _check(p, 0.0 <= aug.noise_prob <= 1.0, f"augmentation.noise_prob={aug.noise_prob}: must be in [0, 1]")
+    snr = list(aug.snr_db)
+    _check(p, len(snr) == 2 and snr[0] <= snr[1], f"augmentation.snr_db={snr}: must be [low, high] decibels with low <= high")
     return p
 
 
@@ -83,6 +106,9 @@ AUGMENTATION_INPUTS = {"image": ("image",), "tabular": ("tabular", "sequence"), 
 def _data_problems(cfg: DictConfig, spec) -> list[str]:
     """Does the augmentation fit the data's input kind?"""
     p: list[str] = []
+    source = cfg.data.source
+    if source.get("_target_") == AUDIO_SOURCE and source.layout == "image" and BUILTIN_MODELS.get(cfg.model.get("_target_")) == "rnn":
+        p.append("model=rnn reads a spectrogram frame by frame: set data.source.layout=sequence (image suits model=cnn)")
     kinds = AUGMENTATION_INPUTS.get(cfg.augmentation.name)
     if kinds and spec.input_kind not in kinds:
         fits = [name for name, k in AUGMENTATION_INPUTS.items() if spec.input_kind in k] + ["none"]
