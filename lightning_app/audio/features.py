@@ -29,7 +29,7 @@ import scipy.fft
 KINDS = ("log_mel", "mfcc")
 LAYOUTS = ("image", "sequence")
 ALIGNS = ("center", "start")
-CHUNK = 256  # clips transformed at a time: bounds the memory of the framed signal
+CHUNK = 16  # clips transformed at a time: the framed signal stays in cache (faster than larger)
 
 
 @dataclass(frozen=True)
