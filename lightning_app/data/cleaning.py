@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lightning_app.data.columns import factorized_categories
+from lightning_app.data.parallel import column_map
 from lightning_app.data.sources.base import RawData
 
 
@@ -72,9 +73,9 @@ def duplicated(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     whole = len(rows) == len(columns[0])
     picked = [col if whole else col[rows] for col in columns]
     combined = np.zeros(len(rows), dtype=np.uint64)
-    for values in picked:
+    for bits in column_map(_bits, picked, len(rows)):
         np.multiply(combined, _PRIME, out=combined)
-        np.add(combined, _bits(values), out=combined)
+        np.add(combined, bits, out=combined)
     dup = pd.Series(combined).duplicated(keep="first").to_numpy()
     candidates = np.flatnonzero(dup)
     if len(candidates) == 0:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from lightning_app.data.columns import factorized_categories, to_numeric
+from lightning_app.data.parallel import column_map
 from lightning_app.errors import DataError
 
 UNKNOWN = "__unknown__"
@@ -168,15 +169,10 @@ class TabularEncoder:
     @property
     def passthrough(self) -> np.ndarray:
         """Boolean mask over output features: True for encoded categorical columns."""
-        mask: list[bool] = []
-        for col in self.columns:
-            width = (
-                len(self.categorical[col]["categories"]) + 1
-                if col in self.categorical and self.encoding == "onehot"
-                else 1
-            )
-            mask += [col in self.categorical] * width
-        return np.array(mask, dtype=bool)
+        return np.concatenate(
+            [np.full(self._width(c), c in self.categorical) for c in self.columns]
+            or [np.zeros(0, bool)]
+        )
 
     def transform(
         self,
@@ -238,42 +234,20 @@ class TabularEncoder:
         n = len(first) if rows is None else len(rows)
         if out is None:
             out = np.empty((n, len(self.feature_names)), dtype=np.float32, order="F")
+        starts = np.cumsum([0] + [self._width(c) for c in self.columns])
+        jobs = list(zip(self.columns, starts[:-1].tolist(), strict=True))
+        results = column_map(lambda job: self._write_column(coded, rows, out, *job), jobs, n)
         stats: dict[str, dict[str, int]] = {
             "non_numeric": dict(coded["_non_numeric"]),
             "missing": {},
             "unknown": {},
         }
         bad: list[str] = []
-        pos = 0
-        for col in self.columns:
-            values = coded[col] if rows is None else coded[col][rows]
-            if col not in self.categorical:
-                out[:, pos] = values
-                if counts is not None:
-                    stats["missing"][col] = int(np.isnan(out[:, pos]).sum())
-                bad += self._numeric_problems(col, out[:, pos])
-                pos += 1
-                continue
-            spec = self.categorical[col]
-            missing = values == -2
-            stats["missing"][col] = int(missing.sum())
-            stats["unknown"][col] = int((values == -1).sum())
-            if stats["missing"][col]:
-                if spec["fill"] is None:
-                    bad.append(
-                        f"{col}: {stats['missing'][col]} missing value(s) (rows {_first(missing)})"
-                    )
-                else:
-                    values = np.where(missing, spec["categories"].index(spec["fill"]), values)
-            k = len(spec["categories"])
-            if self.encoding == "onehot":
-                values = np.where(values < 0, k, values)
-                for code in range(k + 1):  # one column at a time: sequential in column-major out
-                    out[:, pos + code] = values == code
-                pos += k + 1
-            else:
-                out[:, pos] = np.where(values < 0, 0, values + 1)  # 0 = unknown
-                pos += 1
+        for col, (missing, unknown, problems) in zip(self.columns, results, strict=True):
+            stats["missing"][col] = missing
+            if col in self.categorical:
+                stats["unknown"][col] = unknown
+            bad += problems
         if bad:
             raise DataError(
                 "records cannot be scored by a model trained with drop_row policies: "
@@ -282,6 +256,36 @@ class TabularEncoder:
         if counts is not None:
             counts.update(stats)
         return out
+
+    def _width(self, col: str) -> int:
+        if col in self.categorical and self.encoding == "onehot":
+            return len(self.categorical[col]["categories"]) + 1
+        return 1
+
+    def _write_column(
+        self, coded: dict[str, Any], rows: np.ndarray | None, out: np.ndarray, col: str, pos: int
+    ) -> tuple[int, int, list[str]]:
+        """Write one column's output features; returns (missing, unknown, problems)."""
+        values = coded[col] if rows is None else coded[col][rows]
+        if col not in self.categorical:
+            out[:, pos] = values
+            return int(np.isnan(out[:, pos]).sum()), 0, self._numeric_problems(col, out[:, pos])
+        spec, problems = self.categorical[col], []
+        missing = values == -2
+        n_missing, n_unknown = int(missing.sum()), int((values == -1).sum())
+        if n_missing:
+            if spec["fill"] is None:
+                problems.append(f"{col}: {n_missing} missing value(s) (rows {_first(missing)})")
+            else:
+                values = np.where(missing, spec["categories"].index(spec["fill"]), values)
+        k = len(spec["categories"])
+        if self.encoding == "onehot":
+            values = np.where(values < 0, k, values)
+            for code in range(k + 1):  # one column at a time: sequential in column-major out
+                out[:, pos + code] = values == code
+        else:
+            out[:, pos] = np.where(values < 0, 0, values + 1)  # 0 = unknown
+        return n_missing, n_unknown, problems
 
     def _numeric_problems(self, col: str, values: np.ndarray) -> list[str]:
         problems = []

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_app.data.parallel import column_map
+
 NORMALIZE = ("standard", "minmax", "robust", "none")
 IMPUTE = ("mean", "median", "most_frequent", "constant", "drop_row")
 INFINITY = ("drop_row", "clip", "missing")
@@ -195,13 +197,16 @@ def fit_feature_transform(
     views = _feature_views(x_train, input_kind)
     limit = EXACT_LIMIT if input_kind == "image" else None
     stats = np.zeros((7, len(views)))  # shift, scale, fill, posinf, neginf, lo, hi
-    for j, view in enumerate(views):
+
+    def fit_view(j: int) -> tuple[float, ...]:
         if passthrough is not None and passthrough[j]:
-            stats[:, j] = (0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf)  # no-ops
-            continue
-        stats[:, j] = _fit_one(
-            _sample(view, rows, limit), normalize, impute, fill_value, infinity, outliers, outlier_k
-        )
+            return (0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf)  # no-ops
+        sample = _sample(views[j], rows, limit)
+        return _fit_one(sample, normalize, impute, fill_value, infinity, outliers, outlier_k)
+
+    size = len(x_train) if rows is None else len(rows)
+    for j, values in enumerate(column_map(fit_view, range(len(views)), size)):
+        stats[:, j] = values
     shape = x_train.shape[1:]
     if input_kind == "image" and x_train.ndim == 4:
         shape = (-1, 1, 1)
