@@ -1,19 +1,23 @@
-"""What every request passes before a handler: API key, body size, request metrics.
+"""What every request passes first: API key, body size, request metrics, the /predict fast path.
 
-A pure ASGI middleware (no per-request task or body buffering, unlike ``BaseHTTPMiddleware``),
-plus the helpers that read a bounded body and shape every error the same way.
+A pure ASGI app in front of FastAPI (no per-request task or body buffering, unlike
+``BaseHTTPMiddleware``), plus the helpers that read a bounded body and shape every error the
+same way.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import Request
 
 from lightning_app.errors import RequestError
+
+log = logging.getLogger("lightning_app.serve")
 
 # Probes and docs stay open when a key is set; everything else needs it.
 OPEN_PATHS = frozenset(
@@ -60,11 +64,16 @@ def _key_of(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class Guard:
-    """ASGI middleware: checks the API key, refuses oversized bodies early, counts responses.
+    """The server's front door (outermost ASGI app): API key, early 413, counting, fast path.
+
+    ``POST /predict`` goes straight to the service: FastAPI's middleware, routing and
+    dependency machinery would cost more CPU than the model on a small request. Everything else
+    (probes, metadata, metrics, docs, 404/405) goes to the FastAPI app, which also documents
+    ``/predict`` and answers it identically.
 
     Args:
-        app: the wrapped ASGI app.
-        service: the worker's :class:`lightning_app.deployment.service.Service` (settings, metrics).
+        app: the FastAPI app.
+        service: the worker's :class:`lightning_app.deployment.service.Service`.
     """
 
     def __init__(self, app: Any, service: Any):
@@ -94,6 +103,16 @@ class Guard:
                     )
         return None
 
+    async def _predict(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            response = await self.service.predict(Request(scope, receive))
+        except RequestError as err:
+            response = error_response(err.status, str(err))
+        except Exception as err:  # a bug of ours: logged, answered 500, the service goes on
+            log.exception("internal error on POST /predict")
+            response = error_response(500, f"internal error: {type(err).__name__}")
+        await response(scope, receive, send)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -111,6 +130,8 @@ class Guard:
             refusal = self._refusal(scope)
             if refusal is not None:
                 await refusal(scope, receive, send_counted)
+            elif scope["path"] == "/predict" and scope["method"] == "POST":
+                await self._predict(scope, receive, send_counted)
             else:
                 await self.app(scope, receive, send_counted)
         finally:

@@ -59,6 +59,7 @@ def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
         timeout_graceful_shutdown=conf.graceful_shutdown_s,
         timeout_keep_alive=5,
         server_header=False,
+        proxy_headers=False,  # nothing reads the client address; skip the per-request rewrite
         lifespan="on",
     )
 

@@ -47,6 +47,7 @@ class Service:
             max_wait_s=batching.max_wait_ms / 1000 if batching.enabled else 0.0,
             max_queue=batching.max_queue,
             on_batch=self.metrics.observe_batch,
+            inline_s=batching.inline_call_ms / 1000,
         )
         self.ready = False
         self.num_classes = len(self.info.class_names)

@@ -49,6 +49,7 @@ def server_problems(conf: Any) -> list[str]:
         b.max_queue,
         "must be >= batching.max_batch_size",
     )
+    need(b.inline_call_ms >= 0, "batching.inline_call_ms", b.inline_call_ms, "must be >= 0")
     need(lim.max_body_bytes >= 1024, "limits.max_body_bytes", lim.max_body_bytes, "must be >= 1024")
     need(lim.max_instances >= 1, "limits.max_instances", lim.max_instances, "must be >= 1")
     need(
