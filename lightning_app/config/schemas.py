@@ -576,6 +576,7 @@ class BatchingConf:
     max_batch_size: int = 64  # instances per model call
     max_wait_ms: float = 2.0  # how long the first queued request waits for others
     max_queue: int = 2048  # instances waiting beyond this get 503 (backpressure)
+    inline_call_ms: float = 1.0  # model calls faster than this run on the event loop, not a thread
 
 
 @dataclass
