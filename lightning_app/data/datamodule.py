@@ -58,7 +58,9 @@ class ArrayDataModule(pl.LightningDataModule):
         super().__init__()
         self.source, self.split_cfg, self.loader_cfg = source, split, loader
         self.preprocessing_cfg = preprocessing_config(preprocessing)
-        self.augment, self.fitted = augment, fitted
+        # Only a preprocessing.json of this layout can be reused; older runs are refitted.
+        self.augment = augment
+        self.fitted = fitted if fitted and fitted.get("format_version") == STATE_VERSION else None
         self.spec: DataSpec | None = None
         self.feature_transform: FeatureTransform | None = None
         self.class_weights: list[float] | None = None
