@@ -182,14 +182,15 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path):
-    from lightning_app.training.checkpoint_io import AtomicCheckpointIO
-
     from pytorch_lightning.callbacks import ProgressBar
+
+    from lightning_app.distributed.processes import use_child_rank_launcher
+    from lightning_app.training.checkpoint_io import AtomicCheckpointIO
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True, enum_to_str=True)
     if not trainer_cfg["enable_progress_bar"]:
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
-    return _instantiate(
+    trainer = _instantiate(
         OmegaConf.create(trainer_cfg),
         "trainer",
         callbacks=callbacks,
@@ -197,3 +198,5 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
     )
+    use_child_rank_launcher(trainer, cfg)  # DDP/FSDP child ranks rerun this job's resolved config
+    return trainer

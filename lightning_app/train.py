@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from lightning_app.distributed.environment import rank_argv
 from lightning_app.entry import hydra_main, resume_argv, run_task
 
 log = logging.getLogger("lightning_app.train")
@@ -42,6 +43,7 @@ def train(cfg: DictConfig) -> float | None:
     from lightning_app import build
     from lightning_app.compression.distillation import teacher_for
     from lightning_app.deployment.after_training import deploy_after_training
+    from lightning_app.distributed import ranks
     from lightning_app.runs import PREPROCESSING_FILE, update_metrics, write_json
 
     run_dir = Path(cfg.paths.run_dir)
@@ -53,8 +55,6 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = build.build_datamodule(cfg.data, cfg.preprocessing, cfg.augmentation)
     spec = datamodule.prepare()
     cfg.monitor.metric, cfg.monitor.mode = validate_against_data(cfg, spec).values()
-    write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
-    datamodule.write_report(run_dir)  # data_report.md: rows dropped, values repaired, class balance
 
     net = build.build_network(cfg.model, spec)
     teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
@@ -64,6 +64,9 @@ def train(cfg: DictConfig) -> float | None:
     loggers = build.build_loggers(cfg)
     callbacks = build.build_callbacks(cfg, run_dir, has_logger=bool(loggers)) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
+    if ranks.settle(cfg, trainer, datamodule):  # rank 0 alone writes the run directory
+        write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
+        datamodule.write_report(run_dir)  # data_report.md: rows dropped, values repaired
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg))
@@ -79,6 +82,7 @@ def train(cfg: DictConfig) -> float | None:
         ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
         (results,) = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
         metrics.update(results)
+    ranks.finish(trainer)  # past the last collective: child ranks exit, rank 0 goes on
     if trainer.is_global_zero:
         update_metrics(run_dir, metrics)
         log.info("test metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
@@ -93,7 +97,7 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    hydra_main(_main, argv_hook=resume_argv)
+    hydra_main(_main, argv_hook=lambda argv: rank_argv(resume_argv(argv)))
 
 
 if __name__ == "__main__":

@@ -799,11 +799,40 @@ PRIMARY_SCHEMAS: dict[str, type] = {
 }
 
 
+# Our hydra/launcher options extend the schemas of Hydra's maintained launcher plugins.
+LAUNCHER_SCHEMAS: dict[str, str] = {
+    "joblib": "JobLibLauncherConf",
+    "submitit_local": "LocalQueueConf",
+    "submitit_slurm": "SlurmQueueConf",
+}
+
+
+def _adopt_launcher_schemas(cs: Any) -> None:
+    """Store the launcher plugins' schemas as ``schema/hydra/launcher/<name>``.
+
+    Hydra merges a YAML option into a stored config of the same name (deprecated "automatic
+    schema matching"); its migration is to store the schema under another name and extend it
+    in the option's defaults list. The plugins store theirs whenever Hydra scans plugins (once
+    per process), so the scan is done first and their entries are then moved.
+    """
+    from hydra.core.plugins import Plugins
+    from omegaconf import OmegaConf
+
+    Plugins.instance()
+    stored = cs.repo.get("hydra", {}).get("launcher", {})
+    for name, cls in LAUNCHER_SCHEMAS.items():
+        entry = stored.get(f"{name}.yaml")
+        if entry is not None and OmegaConf.get_type(entry.node).__name__ == cls:
+            cs.store(group="schema/hydra/launcher", name=name, node=entry.node)
+            del stored[f"{name}.yaml"]
+
+
 def register_configs() -> None:
     """Register every schema in Hydra's ConfigStore (idempotent; call before composing)."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
+    _adopt_launcher_schemas(cs)
     for group, options in GROUP_SCHEMAS.items():
         for name, node in options.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

@@ -45,6 +45,7 @@ def validate_train_config(cfg: DictConfig) -> None:
         _check(p, 0.0 <= dropout < 1.0, f"model.dropout={dropout}: must be in [0, 1)")
     t = cfg.trainer
     _check(p, t.max_epochs >= 1 or t.max_epochs == -1, f"trainer.max_epochs={t.max_epochs}: must be >= 1 (or -1 with trainer.max_steps)")
+    p += trainer_problems(t)
     s = cfg.scheduler
     _check(p, s.warmup_epochs >= 0, f"scheduler.warmup_epochs={s.warmup_epochs}: must be >= 0")
     _check(p, not (s.name == "plateau" and s.warmup_epochs > 0), "scheduler.warmup_epochs: not supported with scheduler=plateau; use cosine, step or onecycle for warmup")
@@ -220,3 +221,52 @@ def validate_against_data(cfg: DictConfig, spec) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems)
     return {"metric": metric, "mode": mode}
+
+
+SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def trainer_problems(t: DictConfig) -> list[str]:
+    """Rules of the ``trainer`` group's process layout (devices, nodes, strategy)."""
+    p: list[str] = []
+    _check(p, t.num_nodes >= 1, f"trainer.num_nodes={t.num_nodes}: must be >= 1")
+    if isinstance(t.devices, int):
+        ok = t.devices >= 1 or t.devices == -1
+        _check(p, ok, f"trainer.devices={t.devices}: must be >= 1, -1 (all), a list of ids or auto")
+    strategy = t.strategy if isinstance(t.strategy, str) else str(t.strategy.get("_target_", ""))
+    _check(
+        p,
+        not strategy.startswith(SPAWNING_STRATEGIES),
+        f"trainer.strategy={strategy}: its processes cannot hand the trained model back to the "
+        "run's test, export and report steps; use trainer=ddp_cpu (CPU) or trainer=ddp (GPUs), "
+        "which run the same ranks as subprocesses",
+    )
+    return p
+
+
+def world_problems(cfg: DictConfig, world_size: int, train_rows: int) -> list[str]:
+    """Rules that need the number of ranks, known once the trainer exists.
+
+    Args:
+        cfg: the training config.
+        world_size: processes training together (devices x nodes).
+        train_rows: rows of the training split (after oversampling).
+    """
+    p: list[str] = []
+    per_rank, batch = train_rows // world_size, cfg.data.loader.batch_size
+    _check(
+        p,
+        per_rank >= batch,
+        f"data.loader.batch_size={batch} is per process: {world_size} processes get {per_rank} "
+        f"training rows each, less than one full batch; lower it to at most {max(per_rank, 1)} "
+        "or use fewer processes",
+    )
+    d = cfg.compression.distill
+    _check(
+        p,
+        not (d.enabled and d.baseline),
+        "compression.distill.baseline=true trains a second student after the test, on rank 0 "
+        f"alone: not possible with {world_size} processes; set compression.distill.baseline=false "
+        "or train on one process",
+    )
+    return p

@@ -71,6 +71,9 @@ class LitModel(pl.LightningModule):
         base = make_metrics(task, num_outputs)
         self.val_metrics = base.clone(prefix="val/")
         self.test_metrics = base.clone(prefix="test/")
+        # Row-weighted mean losses as metric states, summed across ranks: exact with uneven
+        # shares (`self.log(sync_dist=True)` averages an integer row count and truncates it).
+        self.val_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
 
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets bookkeeping attributes (e.g. `_current_fx_name`) on every hook call, and
@@ -110,11 +113,11 @@ class LitModel(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, n = self._step(batch, self.val_metrics)
-        self.log("val/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
+        self.val_loss.update(loss.detach(), n)
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, n = self._step(batch, self.test_metrics)
-        self.log("test/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
+        self.test_loss.update(loss.detach(), n)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, list | tuple) else batch
@@ -137,12 +140,16 @@ class LitModel(pl.LightningModule):
             self.log("train/acc", correct, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), sync_dist=True)
+        val = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
+        self.log_dict(val, sync_dist=True)
         self.val_metrics.reset()
+        self.val_loss.reset()
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute(), sync_dist=True)
+        test = {"test/loss": self.test_loss.compute(), **self.test_metrics.compute()}
+        self.log_dict(test, sync_dist=True)
         self.test_metrics.reset()
+        self.test_loss.reset()
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
