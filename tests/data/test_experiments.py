@@ -124,3 +124,10 @@ def test_a_missing_required_path_is_named():
 
     with pytest.raises(ConfigError, match=r"data.source.path is required"):
         validate_train_config(compose("train", ["data=csv", "data.source.target=y"]))
+
+
+def test_split_column_and_data_dir_reach_the_sources():
+    cfg = compose("train", ["data=csv", "data.split.column=fold", "data.source.path=x.csv"])
+    assert cfg.data.source.split_column == "fold"
+    cfg = compose("train", ["data=fashion_mnist", "data.data_dir=/data/fm", "data.download=true"])
+    assert cfg.data.source.data_dir == "/data/fm" and cfg.data.source.download is True
