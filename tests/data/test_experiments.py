@@ -80,6 +80,15 @@ def test_csv_experiment_and_eval_reuse_the_fitted_preprocessing(tmp_path):
     assert evaluate(eval_cfg)["test/acc"] == pytest.approx(test_acc)
 
 
+def test_text_feeds_a_transformer(tmp_path):
+    path = tmp_path / "reviews.csv"
+    text_frame(n=80).to_csv(path, index=False)
+    run_dir = train(tmp_path, ["data=text_csv", f"data.source.path={path}", "model=transformer", "model.width=16",
+                               "model.heads=2", "model.layers=1", "augmentation=text", "deployment=none"])  # fmt: skip
+    assert read_json(run_dir / "preprocessing.json")["spec"]["vocab_size"] > 10
+    assert "test/acc" in read_json(run_dir / "metrics.json")
+
+
 def test_text_experiment_trains_an_rnn(tmp_path):
     path = tmp_path / "reviews.csv"
     text_frame(n=200).to_csv(path, index=False)

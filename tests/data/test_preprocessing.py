@@ -165,6 +165,14 @@ def test_cleaning_counts_each_reason(tmp_path):
     assert dm.report["rows_used"] == len(frame) - sum(dropped.values())
 
 
+def test_missing_categories_can_drop_rows(tmp_path):
+    frame = messy_frame()
+    dm = messy_module(tmp_path, frame, categorical_impute="drop_row")
+    dm.prepare()
+    assert dm.report["rows_dropped"]["missing_category"] == int(frame["color"].isna().sum())
+    assert dm.preprocessing_state()["tabular"]["categorical"]["color"]["fill"] is None
+
+
 def test_class_imbalance_weights_and_oversampling(tmp_path):
     frame = messy_frame(n=400)
     frame["label"] = np.where(np.arange(400) % 5 == 0, "rare", "common")
