@@ -90,9 +90,8 @@ def _audio_problems(data: DictConfig, aug: DictConfig) -> list[str]:
 
         src = OmegaConf.to_container(data.source, enum_to_str=True)
         p += AudioSettings(src["sample_rate"], src["duration"], src["align"], layout=src["layout"], **src["features"]).problems()
-    if aug.name != "audio":
+    if aug.name != "audio":  # that the data is audio is checked on binding (AudioAugment.bind)
         return p
-    _check(p, is_audio, "augmentation=audio needs audio input: use data=audio_folder (or augmentation=none)")
     for key in ("shift_ms", "gain_db", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
         _check(p, aug[key] >= 0, f"augmentation.{key}={aug[key]}: must be >= 0")
     _check(p, 0.0 <= aug.noise_prob <= 1.0, f"augmentation.noise_prob={aug.noise_prob}: must be in [0, 1]")

@@ -139,13 +139,14 @@ def test_config_errors_name_the_key(tmp_path, overrides, expected):
 
 
 def test_audio_augmentation_needs_audio_data(tmp_path):
-    from lightning_app.config.validate import validate_train_config
+    from lightning_app.build import build_datamodule
 
     cfg = compose("train", [*TINY, "augmentation=audio", f"paths.run_dir={tmp_path}"])
+    dm = build_datamodule(cfg.data, cfg.preprocessing, cfg.augmentation)
     with pytest.raises(
-        ConfigError, match="augmentation=audio needs audio input: use data=audio_folder"
+        ConfigError, match=r"augmentation=audio needs audio input \(data=audio_folder\)"
     ):
-        validate_train_config(cfg)
+        dm.prepare()
 
 
 def test_rnn_needs_the_sequence_layout(tmp_path):
