@@ -135,6 +135,10 @@ def write_report(
         f"Task: {spec.task}, input {spec.input_kind} {list(spec.input_shape)}, {spec.num_outputs} output(s). "
         f"Compression: `{compression.name}`."
     )
+    if (run_dir / "data_report.md").is_file():
+        lines.append(
+            "The data stage's findings (rows dropped, values repaired, class balance): [data_report.md](data_report.md)."
+        )
     lines.append("")
     test = {k: v for k, v in metrics.items() if k.startswith("test/")}
     if test:

@@ -131,3 +131,24 @@ def test_lapp_export_cli_bad_run_dir(tmp_path):
         and "run directory not found" in bad.stderr
         and "Traceback" not in bad.stderr
     )
+
+
+@pytest.mark.slow
+def test_digits_mlp_end_to_end_with_the_default_exporter(tmp_path):
+    """`lapp train` on digits, then int8: accuracy within a point, a third of the file."""
+    from tests.conftest import run_dir_from
+
+    done = run_lapp(
+        ["train", "experiment=digits_mlp", "compression=quantize_dynamic", "logger=csv"],
+        tmp_path,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = run_dir_from(done.stdout)
+    metrics = verify_artifacts(run_dir, ["fp32", "int8"])
+    assert metrics["deploy/fp32/test_acc"] > 0.9
+    assert metrics["deploy/fp32/test_acc"] - metrics["deploy/int8/test_acc"] <= 0.01
+    assert metrics["deploy/int8/size_bytes"] < 0.4 * metrics["deploy/fp32/size_bytes"]
+    assert (run_dir / "learning_curves.png").is_file() and (
+        run_dir / "confusion_matrix.png"
+    ).is_file()
