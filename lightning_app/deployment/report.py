@@ -135,6 +135,15 @@ def write_report(
         f"Task: {spec.task}, input {spec.input_kind} {list(spec.input_shape)}, {spec.num_outputs} output(s). "
         f"Compression: `{compression.name}`."
     )
+    pr, q = compression.prune, compression.quantize
+    if pr.enabled:
+        lines.append(
+            f"Pruning: {pr.method}, {pr.amount:.0%} ({pr.scope} scope, {pr.schedule} schedule)."
+        )
+    if q.mode != "none":
+        lines.append(
+            f"Quantization: ONNX Runtime {q.mode} int8{' (' + q.format + ')' if q.mode == 'static' else ''}."
+        )
     if (run_dir / "data_report.md").is_file():
         lines.append(
             "The data stage's findings (rows dropped, values repaired, class balance): [data_report.md](data_report.md)."
