@@ -25,6 +25,9 @@ BEST_CKPT = "checkpoints/best.ckpt"
 METRICS_FILE = "metrics.json"
 PREPROCESSING_FILE = "preprocessing.json"
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write(
     path: str | Path, write: Callable[[Any], None], mode: str = "wb", durable: bool = True
@@ -44,6 +47,7 @@ def atomic_write(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; artifacts get the usual mode
     try:
         with os.fdopen(fd, mode) as fh:
             write(fh)
