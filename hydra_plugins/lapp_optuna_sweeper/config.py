@@ -38,17 +38,104 @@ class Direction(str, Enum):
     minimize = "minimize"
 
 
+# Per-sampler and per-pruner arguments. null leaves Optuna's own default, so switching
+# `name` on the command line needs no other change and a misspelt key is a schema error.
+@dataclass
+class TPEConf:
+    n_startup_trials: int | None = None  # random trials before TPE models the space (10)
+    n_ei_candidates: int | None = None
+    multivariate: bool | None = None  # model parameters jointly
+    group: bool | None = None  # with multivariate: separate models for conditional spaces
+    constant_liar: bool | None = None  # parallel trials: avoid sampling near running ones
+    consider_endpoints: bool | None = None
+    prior_weight: float | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class GPConf:
+    n_startup_trials: int | None = None
+    deterministic_objective: bool | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class CmaEsConf:
+    sigma0: float | None = None
+    n_startup_trials: int | None = None
+    restart_strategy: str | None = None  # ipop or bipop
+    popsize: int | None = None
+    inc_popsize: int | None = None
+    use_separable_cma: bool | None = None
+    with_margin: bool | None = None
+    lr_adapt: bool | None = None
+    consider_pruned_trials: bool | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class NSGAIIConf:
+    population_size: int | None = None  # trials per generation (50)
+    mutation_prob: float | None = None
+    crossover_prob: float | None = None
+    swapping_prob: float | None = None
+
+
+@dataclass
+class QMCConf:
+    qmc_type: str | None = None  # sobol or halton
+    scramble: bool | None = None
+    warn_independent_sampling: bool | None = None
+    warn_asynchronous_seeding: bool | None = None
+
+
 @dataclass
 class SamplerConf:
     name: SamplerName = SamplerName.tpe
     seed: int | None = None  # null: a different sequence each sweep
-    options: dict[str, Any] = field(default_factory=dict)  # more keyword arguments of the sampler
+    tpe: TPEConf = field(default_factory=TPEConf)
+    gp: GPConf = field(default_factory=GPConf)
+    cmaes: CmaEsConf = field(default_factory=CmaEsConf)
+    nsgaii: NSGAIIConf = field(default_factory=NSGAIIConf)
+    qmc: QMCConf = field(default_factory=QMCConf)
+
+
+@dataclass
+class MedianConf:
+    n_startup_trials: int | None = None  # complete trials before any pruning (5)
+    n_warmup_steps: int | None = None  # epochs every trial runs before it may be pruned (0)
+    interval_steps: int | None = None
+    n_min_trials: int | None = None
+
+
+@dataclass
+class PercentileConf(MedianConf):
+    percentile: float = 25.0  # keep trials in the best 25% at each epoch
+
+
+@dataclass
+class SuccessiveHalvingConf:
+    min_resource: Any = None  # epochs before the first rung, or auto
+    reduction_factor: int | None = None  # 1 in reduction_factor trials reaches the next rung (4)
+    min_early_stopping_rate: int | None = None
+    bootstrap_count: int | None = None
+
+
+@dataclass
+class HyperbandConf:
+    min_resource: int | None = None
+    max_resource: Any = None  # epochs of a complete trial, or auto
+    reduction_factor: int | None = None
+    bootstrap_count: int | None = None
 
 
 @dataclass
 class PrunerConf:
     name: PrunerName = PrunerName.none
-    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the pruner
+    median: MedianConf = field(default_factory=MedianConf)
+    percentile: PercentileConf = field(default_factory=PercentileConf)
+    successive_halving: SuccessiveHalvingConf = field(default_factory=SuccessiveHalvingConf)
+    hyperband: HyperbandConf = field(default_factory=HyperbandConf)
 
 
 @dataclass

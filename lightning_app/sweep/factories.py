@@ -1,7 +1,8 @@
 """Optuna samplers and pruners from ``hydra.sweeper.sampler`` / ``hydra.sweeper.pruner``.
 
-``name`` picks the class; ``options`` are more keyword arguments of that class, checked against
-its signature so a misspelt option is an error that lists the allowed ones.
+``name`` picks the class; the node of the same name (``sampler.tpe``, ``pruner.median``, ...)
+holds its keyword arguments, null meaning Optuna's default. They are checked against the class's
+signature again, so a spec stored in a trial by another version is still named clearly.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ _SET_BY_SWEEPER = ("seed", "constraints_func", "search_space")
 PRUNER_ATTR = "lapp:pruner"  # trial system attribute: the {name, options} the job's pruner uses
 
 
+def chosen_options(node: Any) -> dict[str, Any]:
+    """The set (non-null) arguments of the chosen option: ``node[node.name]``."""
+    args = node.get(node.name) if hasattr(node, "get") else None
+    return {k: v for k, v in (args or {}).items() if v is not None}
+
+
 def _check_options(
     cls: type, options: Mapping[str, Any], key: str, reserved: Sequence[str]
 ) -> None:
@@ -42,9 +49,8 @@ def _check_options(
     wrong = [k for k in options if k not in allowed]
     if wrong:
         raise ConfigError(
-            f"{key}.options: unknown option(s) {wrong} for optuna.{cls.__name__}; allowed: {allowed}"
+            f"{key}: unknown argument(s) {wrong} for optuna.{cls.__name__}; allowed: {allowed}"
             + (f" ({', '.join(reserved)} are set by the sweeper)" if reserved else "")
-            + f"; {key}.options={{}} starts from the defaults"
         )
 
 
@@ -114,7 +120,7 @@ def build_pruner(spec: Mapping[str, Any]):
     _check_options(cls, options, "hydra.sweeper.pruner", ())
     if name == "percentile" and "percentile" not in options:
         raise ConfigError(
-            "hydra.sweeper.pruner.options.percentile: required by pruner=percentile "
+            "hydra.sweeper.pruner.percentile.percentile: required by pruner=percentile "
             "(e.g. 25.0 prunes trials below the best quarter)"
         )
     return _construct(cls, options, f"hydra.sweeper.pruner (name={name})")

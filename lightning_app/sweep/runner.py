@@ -15,7 +15,12 @@ from typing import Any
 
 from lightning_app.errors import SweepError
 from lightning_app.sweep import leases, results
-from lightning_app.sweep.factories import PRUNER_ATTR, build_pruner, build_sampler
+from lightning_app.sweep.factories import (
+    PRUNER_ATTR,
+    build_pruner,
+    build_sampler,
+    chosen_options,
+)
 from lightning_app.sweep.grammar import override_text
 from lightning_app.sweep.objectives import (
     Outcome,
@@ -87,7 +92,7 @@ class SweepRunner:
             seed = (seed + 7919 * len(trials) + os.getpid()) % 2**31
         constraints_func = results.constraints_func if plan.constraints else None
         study.sampler = build_sampler(
-            s.sampler.name, s.sampler.options, seed, constraints_func, plan.grid
+            s.sampler.name, chosen_options(s.sampler), seed, constraints_func, plan.grid
         )
         n_trials = s.n_trials
         if plan.grid is not None and math.prod(len(v) for v in plan.grid.values()) < n_trials:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_app.errors import ConfigError
-from lightning_app.sweep.factories import check_sampler
+from lightning_app.sweep.factories import build_pruner, build_sampler, check_sampler, chosen_options
 from lightning_app.sweep.objectives import (
     Constraint,
     Objective,
@@ -108,7 +108,14 @@ def check_settings(s: Any, config: Any, arguments: list[str]) -> Plan:
             _collect(problems, space.point, e, f"hydra.sweeper.enqueue[{i}]", default={})
             for i, e in enumerate(s.enqueue)
         ]
+    if not problems:  # the sampler and pruner classes accept their arguments
+        _collect(
+            problems, build_sampler, s.sampler.name, chosen_options(s.sampler), None, None, grid
+        )
+        _collect(
+            problems, build_pruner, {"name": s.pruner.name, "options": chosen_options(s.pruner)}
+        )
     if problems:
         raise ConfigError(problems)
-    pruner = {"name": s.pruner.name, "options": dict(s.pruner.options)}
+    pruner = {"name": s.pruner.name, "options": chosen_options(s.pruner)}
     return Plan(space, objectives, constraints, grid, points, pruner)

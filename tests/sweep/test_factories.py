@@ -52,7 +52,7 @@ def test_sampler_options_are_checked_against_the_class():
     sampler = build_sampler("tpe", {"n_startup_trials": 3, "multivariate": True}, 0)
     assert sampler._n_startup_trials == 3
     with pytest.raises(
-        ConfigError, match=r"unknown option\(s\) \['n_startup'\].*allowed: .*n_startup_trials"
+        ConfigError, match=r"unknown argument\(s\) \['n_startup'\].*allowed: .*n_startup_trials"
     ):
         build_sampler("tpe", {"n_startup": 3}, 0)
     with pytest.raises(ConfigError, match="set by the sweeper"):
@@ -78,3 +78,19 @@ def test_pruner_mistakes():
         build_pruner({"name": "median", "options": {"warmup": 2}})
     with pytest.raises(ConfigError, match="is not valid"):
         build_pruner({"name": "median", "options": {"n_warmup_steps": -1}})
+
+
+def test_the_chosen_option_node_gives_the_arguments():
+    from omegaconf import OmegaConf
+
+    from lightning_app.sweep.factories import chosen_options
+
+    node = OmegaConf.create(
+        {
+            "name": "median",
+            "median": {"n_warmup_steps": 2, "n_startup_trials": None},
+            "hyperband": {"min_resource": 3},
+        }
+    )
+    assert chosen_options(node) == {"n_warmup_steps": 2}
+    assert chosen_options(OmegaConf.create({"name": "random"})) == {}

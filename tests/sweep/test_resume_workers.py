@@ -39,7 +39,7 @@ def _start(tmp_path, args):
 
 def test_killed_sweep_resumes_to_n_trials_without_duplicates(tmp_path):
     sweep_dir = write_preset(tmp_path, "resume", SWEEPER)
-    args = sweep_args(tmp_path, "resume", epochs=8)
+    args = sweep_args(tmp_path, "resume", epochs=5)
     proc = _start(tmp_path, args)
     started = sweep_dir / "trial_1" / ".hydra" / "config.yaml"
     deadline = time.monotonic() + 180

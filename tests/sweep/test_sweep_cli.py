@@ -70,7 +70,7 @@ def test_pruned_and_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
             "n_trials": 4,
             "plots": False,
             "max_failure_rate": 0.5,
-            "pruner": {"name": "median", "options": {"n_startup_trials": 1, "n_warmup_steps": 1}},
+            "pruner": {"name": "median", "median": {"n_startup_trials": 1, "n_warmup_steps": 1}},
             "objectives": [{"metric": "return", "direction": "maximize"}],
             "params": {
                 "optimizer.lr": "choice(0.05, 1e-7, 1e30)",
