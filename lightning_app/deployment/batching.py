@@ -40,7 +40,7 @@ class MicroBatcher:
         max_wait_s: longest time the oldest queued request waits for others.
         max_queue: queued instances beyond which new requests are refused (503).
         on_batch: called with ``(batch size, seconds)`` after each model call (metrics).
-        inline_s: model calls that typically take less than this run on the event loop itself:
+        inline_s: model calls that typically take less CPU time than this run on the event loop:
             for a small model, handing the call to the worker thread and back costs more CPU
             than the call (and holding the loop for well under a millisecond is harmless).
     """
@@ -66,6 +66,7 @@ class MicroBatcher:
         self._closing = False
         self.inline_s = inline_s
         self._typical_call_s = inline_s  # the first calls go to the thread, then it adapts
+        self._typical_wall_s = inline_s
 
     @property
     def queued(self) -> int:
@@ -151,21 +152,34 @@ class MicroBatcher:
             size += n
         return batch
 
+    def _timed_run(self, x: np.ndarray) -> tuple[Outputs, float]:
+        """The model call and the CPU time it took in the calling thread.
+
+        CPU time, not wall time: on a busy machine a call's wall time includes waiting for a
+        core, which says nothing about what running it inline would cost the event loop.
+        """
+        started = time.thread_time()
+        outputs = self._run(x)
+        return outputs, time.thread_time() - started
+
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
         x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
         started = time.perf_counter()
         try:
-            if self._typical_call_s < self.inline_s:
-                outputs = self._run(x)  # cheaper than a thread hop, and the loop waits < inline_s
+            # Inline when calls are cheap in CPU, unless they also tend to wait long (a model
+            # that blocks without computing would hold up every other request).
+            if self._typical_call_s < self.inline_s and self._typical_wall_s < 10 * self.inline_s:
+                outputs, cpu = self._timed_run(x)  # cheaper than a hop to the worker thread
             else:
-                outputs = await loop.run_in_executor(self._executor, self._run, x)
+                outputs, cpu = await loop.run_in_executor(self._executor, self._timed_run, x)
         except Exception as err:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(err)
             return
         seconds = time.perf_counter() - started
-        self._typical_call_s = 0.8 * self._typical_call_s + 0.2 * seconds
+        self._typical_call_s = 0.8 * self._typical_call_s + 0.2 * cpu
+        self._typical_wall_s = 0.8 * self._typical_wall_s + 0.2 * seconds
         if self._on_batch is not None:
             self._on_batch(len(x), seconds)
         offset = 0

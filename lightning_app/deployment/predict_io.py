@@ -143,6 +143,8 @@ class InputParser:
 
     def example(self) -> Any:
         """A valid all-zero instance (for the OpenAPI docs)."""
+        if self.text_encoder is not None:
+            return "a short example text"
         if self.dtype.kind == "i":
             return [1, 2, 3]
         return np.zeros(self.shape).tolist()

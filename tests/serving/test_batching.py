@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -161,3 +162,27 @@ def test_a_request_that_gave_up_is_dropped_from_its_batch():
 
     _run(main())
     assert model.sizes == [1, 2]
+
+
+@pytest.mark.parametrize(("burn_s", "inline"), [(0.0, True), (0.004, False)])
+def test_cheap_model_calls_run_on_the_loop_and_costly_ones_on_the_worker_thread(burn_s, inline):
+    threads: list[int] = []
+
+    def model(x):
+        threads.append(threading.get_ident())
+        end = time.thread_time() + burn_s
+        while time.thread_time() < end:  # CPU work, as a model call does
+            pass
+        return {"logits": x}
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch_size=1, max_wait_s=0.0, inline_s=0.001)
+        await batcher.start()
+        for _ in range(12):
+            await batcher.submit(np.ones((1, 2)))
+        await batcher.stop()
+        return threading.get_ident()
+
+    loop_thread = _run(main())
+    assert threads[0] != loop_thread  # the first call goes to the worker thread
+    assert (threads[-1] == loop_thread) is inline
