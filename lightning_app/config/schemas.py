@@ -486,7 +486,7 @@ class TrainerConf:
     log_every_n_steps: int = 50
     num_sanity_val_steps: int = 0
     fast_dev_run: Any = False
-    overfit_batches: float = 0.0
+    overfit_batches: Any = 0.0  # int: that many batches; float: that fraction (Lightning reads 2.0 as a fraction)
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None

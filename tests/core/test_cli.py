@@ -60,30 +60,24 @@ def test_override_and_experiment(tmp_path):
     assert _metrics(run_dir)["test/acc"] > 0.3
 
 
-def test_multirun_runs_each_job(tmp_path):
-    out = run_lapp(["train", "-m", "optimizer=adam,sgd", *TINY], tmp_path)
+def test_multirun_over_every_debug_preset(tmp_path):
+    """One `-m` sweep runs each debug preset as its own job: multirun and presets end to end."""
+    presets = ["fdr", "overfit", "limit", "profiler"]
+    out = run_lapp(["train", "-m", f"debug={','.join(presets)}", "data=synthetic", "data.source.num_samples=200",
+                    "logger=none", "deployment=none", "trainer.enable_progress_bar=false"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    sweeps = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
-    assert len(sweeps) == 1
-    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
-    assert [j.name for j in jobs] == ["0", "1"]
-    targets = {(j / ".hydra" / "config.yaml").read_text().count("torch.optim.SGD") for j in jobs}
-    assert targets == {0, 1}
-    assert all("test/acc" in _metrics(j) for j in jobs)
-
-
-@pytest.mark.parametrize("preset", ["fdr", "overfit", "limit", "profiler"])
-def test_debug_presets(tmp_path, preset):
-    extra = ["trainer.max_epochs=3"] if preset == "overfit" else []
-    out = run_lapp(["train", f"debug={preset}", "data=synthetic", "logger=none", *extra], tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    run_dir = run_dir_from(out.stdout)
-    metrics = _metrics(run_dir)
-    assert "test/acc" in metrics
-    if preset == "fdr":
-        assert metrics["fit/steps"] == 1
-    if preset == "profiler":
-        assert "Profiler Report" in out.stdout + out.stderr or list(run_dir.glob("*profile*"))
+    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    assert [j.name for j in jobs] == ["0", "1", "2", "3"]
+    metrics = {preset: _metrics(job) for preset, job in zip(presets, jobs, strict=True)}
+    for preset, job in zip(presets, jobs, strict=True):
+        assert f"debug={preset}" in (job / ".hydra" / "overrides.yaml").read_text()
+        assert "test/acc" in metrics[preset]
+    assert metrics["fdr"]["fit/steps"] == 1  # fast_dev_run: one batch
+    assert metrics["overfit"]["fit/steps"] == 2 * 40  # the same 2 batches for 40 epochs
+    assert metrics["limit"]["fit/steps"] == 3 * 5  # 3 epochs of at most 10 batches (5 exist)
+    assert metrics["profiler"]["fit/epochs"] == 1
+    assert "Profiler Report" in out.stdout + out.stderr or list(jobs[3].rglob("*profile*"))
 
 
 @pytest.mark.parametrize(
