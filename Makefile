@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install train test test-all lint format bench clean
+.PHONY: install train test test-all lint format bench sweep-distributed clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+# WORKERS sweep processes sharing one Optuna study in a local PostgreSQL (README: "From one
+# laptop to a cluster"); ARGS are the `lapp train -m` overrides.
+WORKERS ?= 2
+sweep-distributed: install
+	LAPP="$(BIN)/lapp" scripts/distributed_sweep.sh $(WORKERS) $(or $(ARGS),hparams_search=digits_mlp)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

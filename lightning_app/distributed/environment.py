@@ -36,6 +36,11 @@ class Launch:
     rank: int
     run_id: str | None
 
+    def describe(self) -> str:
+        if self.launcher == "nodes":
+            return f"NODE_RANK={self.rank} is set (one run started by hand on each node)"
+        return f"{'srun' if self.launcher == 'slurm' else self.launcher} started rank {self.rank}"
+
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     try:
@@ -92,8 +97,8 @@ def rank_argv(argv: list[str], env: Mapping[str, str] | None = None) -> list[str
                 else "the same PATH on every node"
             )
             raise ConfigError(
-                f"{launch.launcher} started rank {launch.rank}: every rank must write into one run "
-                f"directory; pass hydra.run.dir=PATH on a shared filesystem ({hint})"
+                f"{launch.describe()}: every rank must write into one run directory; pass "
+                f"hydra.run.dir=PATH on a shared filesystem ({hint})"
             )
         extra.append(f"hydra.run.dir={RUN_DIR}{launch.run_id}")
     if launch.rank != 0:
