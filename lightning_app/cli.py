@@ -31,6 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     if stage not in STAGES:
         print(f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
+    if any(a in ("-h", "--help") for a in rest) and not any(a.startswith(("--config-dir", "-cd")) for a in rest):
+        from lightning_app.help import stage_help
+
+        module_name, description = STAGES[stage]
+        overrides = [a for a in rest if a not in ("-h", "--help")]
+        config_name = module_name.rsplit(".", 1)[1].replace("evaluate", "eval")
+        try:
+            print(stage_help(stage, description, config_name, overrides))
+        except Exception as err:  # noqa: BLE001 - a composition error from the user's overrides
+            print(f"Error: {err}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(0)
     module = importlib.import_module(STAGES[stage][0])
     sys.argv = [f"lapp-{stage}", *rest]
     module.main()

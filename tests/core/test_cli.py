@@ -174,3 +174,13 @@ def test_user_model_config_outside_the_project(tmp_path):
     run_dir = run_dir_from(out.stdout)
     assert "my_models.Tiny" in (run_dir / ".hydra" / "config.yaml").read_text()
     assert _metrics(run_dir)["test/acc"] > 0.3
+
+
+def test_stage_help_lists_groups_and_marks_choices(tmp_path):
+    out = run_lapp(["train", "model=cnn", "--help"], tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "  model: cnn*, mlp, rnn, transformer" in out.stdout
+    assert "schema/" not in out.stdout
+    assert "lightning_app.models.cnn.CNN" in out.stdout
+    bad = run_lapp(["train", "model=nope", "--help"], tmp_path, timeout=60)
+    assert bad.returncode == 2 and "model/nope" in bad.stderr and "Traceback" not in bad.stderr
