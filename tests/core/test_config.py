@@ -124,3 +124,10 @@ def test_monitor_auto_and_task_rules():
     assert resolve_monitor("val/r2", "auto", "regression") == ("val/r2", "max")
     with pytest.raises(ConfigError, match=r"val/acc.*regression"):
         resolve_monitor("val/acc", "auto", "regression")
+
+
+def test_experiment_overrides_primary_keys_and_cli_overrides_experiment():
+    cfg = compose("train", ["experiment=digits_mlp"])
+    assert cfg.monitor.metric == "val/acc" and cfg.trainer.max_epochs == 30
+    cfg = compose("train", ["experiment=digits_mlp", "monitor.metric=val/loss", "trainer.max_epochs=3"])
+    assert cfg.monitor.metric == "val/loss" and cfg.trainer.max_epochs == 3
