@@ -11,9 +11,9 @@
 #    to create it);
 # 3. WORKERS `lapp train -m` processes run the same sweep, 1 torch thread each, logs in
 #    $LAPP_OUTPUT_DIR/sweep_workers/worker_N.log; each asks the study for the next trial until
-#    n_trials are done;
-# 4. a last pass settles trials a dead worker left RUNNING (failed, then run again);
-# 5. the local server is stopped at the end unless KEEP_SERVER=1.
+#    n_trials are done. The trial of a worker that dies is failed and run again by the others
+#    (heartbeats); the exit status is non-zero when a worker failed;
+# 4. the local server is stopped at the end unless KEEP_SERVER=1.
 #
 # On other machines, run step 3 by hand with the same overrides and the same URL:
 #   LAPP_STORAGE_URL=... lapp train -m OVERRIDES 'hydra.sweeper.storage=${oc.env:LAPP_STORAGE_URL}' threads=1
@@ -56,17 +56,12 @@ for i in $(seq 1 "$workers"); do
   pids+=($!)
   echo "[distributed sweep] worker $i: pid $!, log $logs/worker_$i.log"
 done
-lost=0
+status=0
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
-    echo "[distributed sweep] worker $((i + 1)) stopped early; see $logs/worker_$((i + 1)).log" >&2
-    lost=1
+    echo "[distributed sweep] worker $((i + 1)) failed; see $logs/worker_$((i + 1)).log" >&2
+    status=1
   fi
 done
-# A worker that died leaves its trial RUNNING. Heartbeats mark it stale, and a sweep process
-# opening the study fails it and runs its parameters again: one last pass settles the study.
-echo "[distributed sweep] last pass: settling trials of stopped workers"
-"${lapp[@]}" train -m "$@" "$storage" threads=1 >"$logs/last_pass.log" 2>&1 \
-  || { echo "[distributed sweep] last pass failed; see $logs/last_pass.log" >&2; exit 1; }
-grep -h "^\[sweep" "$logs"/worker_*.log "$logs/last_pass.log" | tail -n 3 || true
-[[ $lost -eq 0 ]] || echo "[distributed sweep] done, though some workers stopped early (see above)" >&2
+grep -h "^\[sweep" "$logs"/worker_*.log | tail -n 3 || true
+exit $status

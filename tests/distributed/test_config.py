@@ -36,7 +36,9 @@ def test_trainer_options_compose_and_validate(option):
     strategy = cfg.trainer.strategy
     if option == "ddp_cpu":
         assert (cfg.trainer.accelerator, cfg.trainer.devices) == ("cpu", 2)
-        assert strategy._target_.endswith("DDPStrategy") and strategy.process_group_backend == "gloo"
+        assert (
+            strategy._target_.endswith("DDPStrategy") and strategy.process_group_backend == "gloo"
+        )
     if option == "fsdp":
         assert strategy._target_.endswith("FSDPStrategy") and strategy.state_dict_type == "full"
 
@@ -51,7 +53,13 @@ def test_launcher_options_extend_the_plugins(name):
     threads = "1" if name == "joblib" else str(launcher.cpus_per_task)
     assert env["OMP_NUM_THREADS"] == threads  # one torch thread per job (cpus_per_task on submitit)
     if name == "submitit_slurm":
-        for key in ("partition", "gpus_per_node", "tasks_per_node", "timeout_min", "array_parallelism"):
+        for key in (
+            "partition",
+            "gpus_per_node",
+            "tasks_per_node",
+            "timeout_min",
+            "array_parallelism",
+        ):
             assert key in launcher
         assert OmegaConf.select(cfg, "hydra.launcher.nodes") == 3  # follows trainer.num_nodes
 

@@ -40,9 +40,13 @@ def test_two_processes_train_once_and_match_a_single_process_evaluation(tmp_path
     assert [p.name for p in (tmp_path / "outputs" / "train" / "runs").iterdir()] == [run_dir.name]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs", "tmp"]
     assert not list((tmp_path / "tmp").glob("lapp-ddp-*"))  # the children's config file is gone
-    assert ARTIFACTS <= {p.name for p in run_dir.iterdir()}
+    assert {p.name for p in run_dir.iterdir()} >= ARTIFACTS
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
-    assert sorted(p.name for p in (run_dir / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert sorted(p.name for p in (run_dir / ".hydra").iterdir()) == [
+        "config.yaml",
+        "hydra.yaml",
+        "overrides.yaml",
+    ]
     with open(run_dir / "logs" / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     metrics = _metrics(run_dir / "metrics.json")
@@ -72,8 +76,14 @@ def test_a_multirun_of_ddp_jobs_starts_fresh_ranks_for_each_job(tmp_path):
 
 
 def test_a_dying_rank_stops_the_job_with_a_clear_error(tmp_path):
-    args = ["train", *DDP_TINY, "deployment=none", "trainer.max_epochs=5",
-            "+callbacks.exit._target_=tests.distributed.helpers.ExitOnRank", "+callbacks.exit.code=3"]  # fmt: skip
+    args = [
+        "train",
+        *DDP_TINY,
+        "deployment=none",
+        "trainer.max_epochs=5",
+        "+callbacks.exit._target_=tests.distributed.helpers.ExitOnRank",
+        "+callbacks.exit.code=3",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lightning_app.cli", *args],
         cwd=tmp_path,
@@ -89,7 +99,7 @@ def test_a_dying_rank_stops_the_job_with_a_clear_error(tmp_path):
         except psutil.NoSuchProcess:
             break
         time.sleep(0.2)
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode != 0
     assert "rank 1 of 2 exited with code 3" in err, err[-3000:]
     time.sleep(1)
@@ -99,8 +109,18 @@ def test_a_dying_rank_stops_the_job_with_a_clear_error(tmp_path):
 def test_torchrun_ranks_share_one_run_directory(tmp_path):
     env = _env(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         "-m", "lightning_app.cli", "train", *DDP_TINY, "deployment=none"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "lightning_app.cli",
+            "train",
+            *DDP_TINY,
+            "deployment=none",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -111,5 +131,9 @@ def test_torchrun_ranks_share_one_run_directory(tmp_path):
     (run_dir,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     assert run_dir.name.startswith("torchrun-")
     assert "test/acc" in _metrics(run_dir / "metrics.json")
-    assert sorted(p.name for p in (run_dir / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert sorted(p.name for p in (run_dir / ".hydra").iterdir()) == [
+        "config.yaml",
+        "hydra.yaml",
+        "overrides.yaml",
+    ]
     assert os.environ.get("RANK") is None

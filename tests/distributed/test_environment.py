@@ -15,7 +15,9 @@ def test_a_plain_process_is_left_alone():
     assert external_launch({}) is None
     assert rank_argv(["model=cnn"], {}) == ["model=cnn"]
     # one Slurm task (sbatch without srun) or a one-process torchrun is not a distributed launch
-    assert rank_argv(["a=1"], {"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "5"}) == ["a=1"]
+    assert rank_argv(["a=1"], {"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "5"}) == [
+        "a=1"
+    ]
     assert rank_argv(["a=1"], {**TORCHRUN, "WORLD_SIZE": "1"}) == ["a=1"]
 
 
@@ -49,7 +51,7 @@ def test_a_given_run_directory_wins():
     ids=["torchrun-without-id", "nodes-by-hand"],
 )
 def test_ranks_without_a_shared_name_must_be_given_the_run_directory(env, needle):
-    with pytest.raises(ConfigError, match="hydra.run.dir=PATH") as err:
+    with pytest.raises(ConfigError, match=r"hydra\.run\.dir=PATH") as err:
         rank_argv(["model=cnn"], env)
     assert needle in str(err.value)
 

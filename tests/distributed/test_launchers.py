@@ -20,11 +20,23 @@ def _jobs(tmp_path):
 
 @pytest.mark.parametrize(
     ("launcher", "extra"),
-    [("joblib", ["hydra.launcher.n_jobs=2"]), ("submitit_local", ["hydra.launcher.timeout_min=10"])],
+    [
+        ("joblib", ["hydra.launcher.n_jobs=2"]),
+        ("submitit_local", ["hydra.launcher.timeout_min=10"]),
+    ],
 )
 def test_multirun_through_a_launcher_completes_every_job(tmp_path, launcher, extra):
-    args = ["train", "-m", f"hydra/launcher={launcher}", *extra, *TINY, "deployment=none",
-            "callbacks=none", THREADS, "optimizer=adam,sgd"]  # fmt: skip
+    args = [
+        "train",
+        "-m",
+        f"hydra/launcher={launcher}",
+        *extra,
+        *TINY,
+        "deployment=none",
+        "callbacks=none",
+        THREADS,
+        "optimizer=adam,sgd",
+    ]
     env = None
     if launcher == "joblib":  # the jobs must get 1 thread from the launcher, not from the test
         from tests.conftest import lapp_env

