@@ -45,7 +45,7 @@ def validate_train_config(cfg: DictConfig) -> None:
         _check(p, 0.0 <= dropout < 1.0, f"model.dropout={dropout}: must be in [0, 1)")
     t = cfg.trainer
     _check(p, t.max_epochs >= 1 or t.max_epochs == -1, f"trainer.max_epochs={t.max_epochs}: must be >= 1 (or -1 with trainer.max_steps)")
-    p += trainer_problems(t)
+    p += trainer_problems(t, prune=cfg.compression.prune.enabled)
     s = cfg.scheduler
     _check(p, s.warmup_epochs >= 0, f"scheduler.warmup_epochs={s.warmup_epochs}: must be >= 0")
     _check(p, not (s.name == "plateau" and s.warmup_epochs > 0), "scheduler.warmup_epochs: not supported with scheduler=plateau; use cosine, step or onecycle for warmup")
@@ -225,8 +225,13 @@ def validate_against_data(cfg: DictConfig, spec) -> dict[str, Any]:
 SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
-def trainer_problems(t: DictConfig) -> list[str]:
-    """Rules of the ``trainer`` group's process layout (devices, nodes, strategy)."""
+def trainer_problems(t: DictConfig, prune: bool = False) -> list[str]:
+    """Rules of the ``trainer`` group's process layout (devices, nodes, strategy).
+
+    Args:
+        t: the ``trainer`` node.
+        prune: whether ``compression.prune`` runs during training.
+    """
     p: list[str] = []
     _check(p, t.num_nodes >= 1, f"trainer.num_nodes={t.num_nodes}: must be >= 1")
     if isinstance(t.devices, int):
@@ -239,6 +244,12 @@ def trainer_problems(t: DictConfig) -> list[str]:
         f"trainer.strategy={strategy}: its processes cannot hand the trained model back to the "
         "run's test, export and report steps; use trainer=ddp_cpu (CPU) or trainer=ddp (GPUs), "
         "which run the same ranks as subprocesses",
+    )
+    _check(
+        p,
+        not (prune and "fsdp" in strategy.lower()),
+        "compression.prune during training needs whole weights, which trainer.strategy=fsdp shards: "
+        "use trainer=ddp, or prune the trained run with `lapp export run_dir=... compression=prune`",
     )
     return p
 

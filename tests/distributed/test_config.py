@@ -103,3 +103,9 @@ def test_world_rules_need_a_full_batch_per_rank_and_no_rank0_only_training():
     cfg = compose("train", ["trainer=ddp_cpu", "compression=distill"])
     (problem,) = world_problems(cfg, world_size=2, train_rows=1000)
     assert "compression.distill.baseline=false" in problem
+
+
+def test_fsdp_refuses_pruning_during_training():
+    cfg = compose("train", ["trainer=fsdp", "compression=prune"])
+    with pytest.raises(ConfigError, match="trainer.strategy=fsdp shards: use trainer=ddp"):
+        validate_train_config(cfg)
