@@ -124,16 +124,16 @@ def recover(study: Any, stale_after: float, me: dict[str, Any]) -> list[int]:
     return failed
 
 
-def release(study: Any, trials: list[Any]) -> list[int]:
-    """This process stops (Ctrl-C): hand its unfinished trials back at once, as interrupted."""
+def release(
+    study: Any, trials: list[Any], why: str = "the sweep was stopped by the user"
+) -> list[int]:
+    """Hand unfinished trials back at once, as interrupted (Ctrl-C, or a batch that never ran)."""
     from optuna.trial import TrialState
 
     released = []
     for trial in trials:
         frozen = study._storage.get_trial(trial._trial_id)
-        reason = (
-            "interrupted: the sweep was stopped by the user; its parameters were enqueued again"
-        )
+        reason = f"interrupted: {why}; its parameters were enqueued again"
         if frozen.state == TrialState.RUNNING and _requeue(study, frozen, reason):
             released.append(frozen.number)
     return released

@@ -15,13 +15,12 @@ from typing import Any
 
 from lightning_app.errors import SweepError
 from lightning_app.sweep import leases, results
+from lightning_app.sweep.compose_check import ComposeCheck
 from lightning_app.sweep.factories import (
-    PRUNER_ATTR,
     build_pruner,
     build_sampler,
     chosen_options,
 )
-from lightning_app.sweep.grammar import override_text
 from lightning_app.sweep.objectives import (
     Outcome,
     read_outcome,
@@ -29,16 +28,15 @@ from lightning_app.sweep.objectives import (
 )
 from lightning_app.sweep.progress import Tally, progress_line
 from lightning_app.sweep.settings import Plan, check_settings
-from lightning_app.sweep.space import SearchSpace
 from lightning_app.sweep.storage import (
     ATTR_OBJECTIVES,
     ATTR_SPACE,
     default_url,
     display_url,
-    job_url,
     normalize_url,
     open_study,
 )
+from lightning_app.sweep.trial_overrides import job_overrides
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,8 @@ class SweepRunner:
     """
 
     def __init__(self, settings: Any, config: Any, launcher: Any, config_loader: Any):
-        self.s, self.config, self.launcher, self.loader = settings, config, launcher, config_loader
+        self.s, self.config, self.launcher = settings, config, launcher
+        self.check = ComposeCheck(config_loader, config)
         self.job_idx = 0
 
     def run(self, arguments: list[str]) -> list[Any]:
@@ -114,13 +113,25 @@ class SweepRunner:
     ) -> tuple[list[Any], str | None]:
         """Ask, launch and tell batches until ``n_trials``, the timeout, or too many failures."""
         s, returns, started = self.s, [], time.monotonic()
-        me = leases.this_process()
+        me, waiting = leases.this_process(), False
         with leases.Heartbeat(study, s.heartbeat_interval) as heartbeat:
             while True:
+                for number in leases.recover(study, s.stale_after, me):  # another worker died
+                    self._say(
+                        f"trial {number} was interrupted: FAIL, its parameters enqueued again"
+                    )
                 tally = Tally.of(study.get_trials(deepcopy=False))
                 if tally.failed > s.max_failure_rate * ctx.n_trials:
                     return returns, self._failure_message(tally, ctx.n_trials)
                 remaining = ctx.n_trials - tally.counted
+                if remaining <= 0 and tally.running:  # other workers' last trials: see them end
+                    if not waiting:
+                        self._say(
+                            f"waiting for {tally.running} trial(s) running in other processes"
+                        )
+                    waiting = True
+                    time.sleep(min(s.heartbeat_interval, 2.0))
+                    continue
                 if remaining <= 0:
                     return returns, None
                 if s.timeout is not None and time.monotonic() - started > s.timeout:
@@ -174,81 +185,75 @@ class SweepRunner:
             study.tell(trial, state=TrialState.FAIL)
         return kept
 
-    def _job_overrides(
-        self, trial: Any, space: SearchSpace, pruner_spec: dict, url: str, metric: str | None
-    ) -> list[str]:
-        overrides = space.sample(trial)
-        study = trial.study
-        study._storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, pruner_spec)
-        extra = [f"hydra.sweep.subdir=trial_{trial.number}"]
-        if "sweep_trial" in self.config:
-            link = {
-                "storage": job_url(url),
-                "study_name": study.study_name,
-                "trial_id": trial._trial_id,
-                "number": trial.number,
-                "metric": metric,
-            }
-            extra.append(f"sweep_trial={override_text(link)}")
-        threads = self._threads(space)
-        if threads:
-            extra.append(f"threads={threads}")
-        trial.set_user_attr("overrides", overrides)
-        trial.set_user_attr(
-            "run_dir", str(Path(self.config.hydra.sweep.dir).resolve() / f"trial_{trial.number}")
-        )
-        return overrides + extra
-
-    def _threads(self, space: SearchSpace) -> int | None:
-        """torch threads per job when trials run in parallel (unless the user set ``threads``)."""
-        parallel = "BasicLauncher" not in str(self.config.hydra.launcher.get("_target_", ""))
-        if (
-            self.s.n_jobs < 2
-            or not parallel
-            or "threads" not in self.config
-            or self.config.threads is not None
-        ):
-            return None
-        if "threads" in space.params or "threads" in space.fixed:
-            return None
-        return self.s.threads_per_job or max(1, _cores() // self.s.n_jobs)
-
     def _run_batch(
         self, study: Any, batch: list[Any], plan: Plan, ctx: results.Context, url: str
     ) -> list[Any]:
         """Launch one batch of trials as jobs and tell the study how each ended."""
         from hydra.core.utils import JobStatus
 
-        metric, objectives = report_metric(plan.objectives), plan.objectives
-        jobs = []
+        metric, jobs = report_metric(plan.objectives), []
         for trial in batch:
             try:
-                overrides = self._job_overrides(trial, plan.space, plan.pruner, url, metric)
-                self.loader.load_sweep_config(self.config, list(overrides))
-            except Exception as err:  # a trial whose overrides do not compose fails alone
-                reason = f"the trial's overrides do not compose: {type(err).__name__}: {_flat(err)}"
+                overrides = job_overrides(trial, plan, url, metric, self.config, self.s)
+            except Exception as err:  # e.g. a parameter asked again with another distribution
+                reason = f"{type(err).__name__}: {_flat(err)}"
                 self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, 0.0)
-                continue
-            jobs.append((trial, overrides, time.monotonic()))
+            else:
+                jobs.append((trial, overrides))
         if not jobs:
             return []
+        started = time.monotonic()
         try:
-            returns = self.launcher.launch([o for _, o, _ in jobs], initial_job_idx=self.job_idx)
-        except Exception as err:  # the launcher itself broke (e.g. a worker process was killed)
-            reason = f"the launcher failed: {type(err).__name__}: {_flat(err)}"
-            for trial, _, t0 in jobs:
-                self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, time.monotonic() - t0)
+            returns = self.launcher.launch([o for _, o in jobs], initial_job_idx=self.job_idx)
+        except Exception as err:  # a trial did not compose, or the launcher itself broke
+            self._launch_failed(study, jobs, err, ctx, time.monotonic() - started)
             return []
         self.job_idx += len(returns)
-        for (trial, _, t0), ret in zip(jobs, returns, strict=True):
+        seconds = time.monotonic() - started
+        for (trial, _), ret in zip(jobs, returns, strict=True):
             run_dir = Path(trial.user_attrs["run_dir"])
-            metrics = results.read_metrics(run_dir)
             ok = ret.status == JobStatus.COMPLETED
             outcome = read_outcome(
-                ok, ret._return_value, metrics, objectives, run_dir / "metrics.json"
+                ok,
+                ret._return_value,
+                results.read_metrics(run_dir),
+                plan.objectives,
+                run_dir / "metrics.json",
             )
-            self._tell(study, trial, outcome, ctx, time.monotonic() - t0)
+            self._tell(study, trial, outcome, ctx, seconds)
         return list(returns)
+
+    def _launch_failed(
+        self, study: Any, jobs: list, err: Exception, ctx: results.Context, seconds: float
+    ) -> None:
+        """A launch raised: fail the trials that do not compose, ask the others again.
+
+        Overrides are composed here, on failure only, so a healthy sweep pays nothing for the
+        check. When every trial composes, the launcher broke: the whole batch fails with why.
+        """
+        from optuna.distributions import CategoricalDistribution
+
+        problems = {}
+        for trial, overrides in jobs:
+            numeric = {
+                k
+                for k, d in trial.distributions.items()
+                if not isinstance(d, CategoricalDistribution)
+            }
+            problems[trial.number] = self.check.problem(overrides, numeric)
+        if not any(problems.values()):
+            reason = f"the launcher failed: {type(err).__name__}: {_flat(err)}"
+            for trial, _ in jobs:
+                self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, seconds)
+            return
+        for trial, _ in jobs:
+            if problems[trial.number]:
+                reason = f"the trial's overrides do not compose: {problems[trial.number]}"
+                self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, seconds)
+            elif leases.release(study, [trial], "another trial of its batch did not compose"):
+                self._say(
+                    f"trial {trial.number} not run: another trial of its batch did not compose; asked again"
+                )
 
     def _tell(
         self, study: Any, trial: Any, outcome: Outcome, ctx: results.Context, seconds: float
@@ -266,14 +271,6 @@ class SweepRunner:
                 raise
         tally = Tally.of(study.get_trials(deepcopy=False))
         print(progress_line(ctx, trial.number, outcome, tally, study, seconds), flush=True)
-
-
-def _cores() -> int:
-    """CPU cores this process may use (affinity-aware, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _flat(err: Exception) -> str:

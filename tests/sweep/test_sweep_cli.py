@@ -63,44 +63,50 @@ def test_three_trial_sweep_writes_results_plots_and_a_rerunnable_best(tmp_path):
 
 
 def test_pruned_and_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
+    good = {"optimizer.lr": 0.05, "model.dropout": 0.0, "model": "mlp"}
     sweep_dir = write_preset(
         tmp_path,
         "prune",
         {
-            "n_trials": 4,
+            "n_trials": 5,
             "plots": False,
-            "max_failure_rate": 0.5,
+            "max_failure_rate": 0.6,
             "pruner": {"name": "median", "median": {"n_startup_trials": 1, "n_warmup_steps": 1}},
             "objectives": [{"metric": "return", "direction": "maximize"}],
             "params": {
                 "optimizer.lr": "choice(0.05, 1e-7, 1e30)",
                 "model.dropout": "choice(0.0, 1.5)",
+                "model": "choice(mlp, cnn)",
+                "model.hidden_sizes": "choice([16])",
             },
-            # The order is the point: a good trial, a NaN loss, a config error, one to prune.
+            # The order is the point: a good trial, a NaN loss, a config error, one to prune,
+            # one whose overrides do not compose (a CNN has no hidden_sizes).
             "enqueue": [
-                {"optimizer.lr": 0.05, "model.dropout": 0.0},
-                {"optimizer.lr": 1e30, "model.dropout": 0.0},
-                {"optimizer.lr": 0.05, "model.dropout": 1.5},
-                {"optimizer.lr": 1e-7, "model.dropout": 0.0},
+                good,
+                {**good, "optimizer.lr": 1e30},
+                {**good, "model.dropout": 1.5},
+                {**good, "optimizer.lr": 1e-7},
+                {**good, "model": "cnn"},
             ],
         },
     )
     proc = run_lapp(sweep_args(tmp_path, "prune", "optimizer=sgd", epochs=5), tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_trials(sweep_dir)
-    assert [r["state"] for r in rows] == ["COMPLETE", "FAIL", "FAIL", "PRUNED"]
+    assert [r["state"] for r in rows] == ["COMPLETE", "FAIL", "FAIL", "PRUNED", "FAIL"]
     assert rows[0]["epochs"] == "5"
     assert "NonFiniteLossError" in rows[1]["reason"]
     assert "model.dropout=1.5" in rows[2]["reason"]
     assert int(rows[3]["epochs"]) < 5 and "pruned after epoch" in rows[3]["reason"]
-    assert "(4/4) PRUNED: pruned after epoch" in proc.stdout
+    assert "do not compose" in rows[4]["reason"] and "hidden_sizes" in rows[4]["reason"]
+    assert "(4/5) PRUNED: pruned after epoch" in proc.stdout
     study = optuna.load_study(study_name="prune", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     assert "NonFiniteLossError" in study.trials[1].user_attrs["fail_reason"]
     assert read_results(sweep_dir)["trials"] == {
-        "finished": 4,
+        "finished": 5,
         "complete": 1,
         "pruned": 1,
-        "failed": 2,
+        "failed": 3,
         "running": 0,
     }
 
@@ -153,3 +159,35 @@ def test_multi_objective_gives_a_pareto_front_and_refuses_pruning(tmp_path):
     assert refused.returncode == 2
     assert "Optuna cannot prune a study with 2 objectives" in refused.stderr
     assert "hydra.sweeper.constraints" in refused.stderr
+
+
+def test_a_batch_with_a_trial_that_does_not_compose_runs_the_others_again(tmp_path):
+    good = {"model": "mlp", "optimizer.lr": 0.05}
+    sweep_dir = write_preset(
+        tmp_path,
+        "batch",
+        {
+            "n_trials": 2,
+            "n_jobs": 2,
+            "plots": False,
+            "max_failure_rate": 0.5,
+            "objectives": [{"metric": "return", "direction": "maximize"}],
+            "params": {
+                "model": "choice(mlp, cnn)",
+                "model.hidden_sizes": "choice([16])",
+                "optimizer.lr": "choice(0.05)",
+            },
+            "enqueue": [good, {**good, "model": "cnn"}],
+        },
+    )
+    proc = run_lapp(sweep_args(tmp_path, "batch"), tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_trials(sweep_dir)
+    assert [(r["state"], r["note"]) for r in rows] == [
+        ("FAIL", "interrupted"),
+        ("FAIL", ""),
+        ("COMPLETE", "retry of 0"),
+    ]
+    assert "another trial of its batch did not compose" in rows[0]["reason"]
+    assert "do not compose" in rows[1]["reason"]
+    assert read_results(sweep_dir)["trials"]["finished"] == 2
