@@ -22,11 +22,14 @@ install: $(STAMP)
 train: install
 	$(BIN)/lapp train $(ARGS)
 
+# Two test processes on the 2 cores, each torch pinned to 1 thread (oversubscription costs 5-20x).
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2
+
 test: install
-	$(BIN)/pytest -q $(ARGS)
+	$(PYTEST) $(ARGS)
 
 test-all: install
-	$(BIN)/pytest -q -m "" $(ARGS)
+	$(PYTEST) -m "" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
