@@ -5,12 +5,12 @@
    Trials per minute over the whole run (process start included) and in steady state (first
    trial start to last trial end, from the study's own timestamps).
 2. DDP on CPU: one process (1 and 2 torch threads) against `trainer=ddp_cpu` with 2 processes
-   of 1 thread, on a workload big enough to gain: an MLP 64-1024-1024-10 (2.2 M parameters) on
-   40,000 synthetic rows, batch 256 per process. Training rows per second in steady state (the
-   median training time of the epochs after the first, timed by rank 0: process and rank
-   start-up and validation excluded), and the whole command's time.
+   of 1 thread, on two workloads (`WORKLOADS`): an MLP whose 2.2 M parameters make much
+   gradient traffic per step, and a CNN doing far more arithmetic per parameter. Training rows
+   per second in steady state (the median training time of the epochs after the first, timed by
+   rank 0: process and rank start-up and validation excluded), and the whole command's time.
 
-``python benchmarks/bench_scale.py [--trials N] [--epochs E] [--rows R] [--skip sweep|ddp]``.
+``python benchmarks/bench_scale.py [--trials N] [--epochs E] [--workload mlp|cnn] [--skip sweep|ddp]``.
 The machine's load average is printed with each table: timings on a shared machine are noisy.
 """
 
@@ -143,17 +143,35 @@ class EpochTimer(pl.Callback):
             Path(trainer.default_root_dir, "epochs.json").write_text(json.dumps(self.seconds))
 
 
-def ddp_run(out: Path, name: str, rows: int, epochs: int, *overrides: str) -> tuple[float, float]:
-    """(training rows per second during fit, whole command seconds)."""
+# Two workloads: an MLP (2.2 M parameters: much gradient to exchange per step) and a small CNN
+# on 32x32 images (0.3 M parameters, far more arithmetic per parameter).
+WORKLOADS = {
+    "mlp": (
+        "MLP 64-1024-1024-10 on 40,000 rows, batch 256 per process",
+        ["data.source.num_samples=40000", "data.source.num_features=64",
+         "data.loader.batch_size=256", "model.hidden_sizes=[1024,1024]"],
+    ),
+    "cnn": (
+        "CNN [32, 64] channels on 8,000 32x32 images, batch 128 per process",
+        ["data.source.num_samples=8000", "data.source.input_kind=image",
+         "data.source.num_features=32", "data.loader.batch_size=128", "model=cnn",
+         "model.channels=[32,64]"],
+    ),
+}  # fmt: skip
+CASES = [
+    ("1 process, 1 thread", ["trainer=cpu", "threads=1"]),
+    ("1 process, 2 threads", ["trainer=cpu", "threads=2"]),
+    ("ddp_cpu: 2 processes x 1 thread", ["trainer=ddp_cpu", "trainer.devices=2", "threads=1"]),
+]
+
+
+def ddp_run(out: Path, name: str, epochs: int, *overrides: str) -> tuple[float, float]:
+    """(training rows per second in steady state, whole command seconds)."""
     run_dir = out / name
     args = [
         "train",
         "data=synthetic",
-        f"data.source.num_samples={rows}",
-        "data.source.num_features=64",
         "data.source.num_classes=10",
-        "data.loader.batch_size=256",
-        "model.hidden_sizes=[1024,1024]",
         f"trainer.max_epochs={epochs}",
         "trainer.enable_progress_bar=false",
         "logger=none",
@@ -174,29 +192,25 @@ def ddp_run(out: Path, name: str, rows: int, epochs: int, *overrides: str) -> tu
     return report["split_sizes"]["train"] / steady, wall
 
 
-def bench_ddp(out: Path, rows: int, epochs: int) -> None:
-    cases = [
-        ("1 process, 1 thread", ["trainer=cpu", "threads=1"]),
-        ("1 process, 2 threads", ["trainer=cpu", "threads=2"]),
-        ("ddp_cpu: 2 processes x 1 thread", ["trainer=ddp_cpu", "trainer.devices=2", "threads=1"]),
-    ]
-    results = [
-        (label, *ddp_run(out, f"ddp_{i}", rows, epochs, *o)) for i, (label, o) in enumerate(cases)
-    ]
-    print(
-        f"\nDDP on CPU: MLP 64-1024-1024-10 on {rows} rows, batch 256 per process, {epochs} epochs; {_load()}"
-    )
-    print(f"{'setup':<34} {'train rows/s':>13} {'vs 1x1':>7} {'command s':>10}")
-    for label, rate, wall in results:
-        print(f"{label:<34} {rate:>13.0f} {rate / results[0][1]:>6.2f}x {wall:>10.1f}")
+def bench_ddp(out: Path, epochs: int, workloads: list[str]) -> None:
+    for name in workloads:
+        title, overrides = WORKLOADS[name]
+        results = [
+            (label, *ddp_run(out, f"{name}_{i}", epochs, *overrides, *case))
+            for i, (label, case) in enumerate(CASES)
+        ]
+        print(f"\nDDP on CPU: {title}, {epochs} epochs; {_load()}")
+        print(f"{'setup':<34} {'train rows/s':>13} {'vs 1x1':>7} {'command s':>10}")
+        for label, rate, wall in results:
+            print(f"{label:<34} {rate:>13.0f} {rate / results[0][1]:>6.2f}x {wall:>10.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8, help="sweep trials per worker count")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per sweep trial")
-    parser.add_argument("--rows", type=int, default=40_000, help="rows of the DDP workload")
     parser.add_argument("--ddp-epochs", type=int, default=4, help="the first is not timed")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
     parser.add_argument("--skip", choices=["sweep", "ddp"], action="append", default=[])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lapp-bench-scale-") as tmp:
@@ -204,7 +218,7 @@ def main() -> None:
         if "sweep" not in args.skip:
             bench_sweep(out, args.trials, args.epochs)
         if "ddp" not in args.skip:
-            bench_ddp(out, args.rows, args.ddp_epochs)
+            bench_ddp(out, args.ddp_epochs, args.workload or list(WORKLOADS))
 
 
 if __name__ == "__main__":
