@@ -3,7 +3,7 @@
 1. The same 20-trial TPE sweep (`hparams_search=digits_mlp`, 20 epochs a trial) with the
    preset's median pruner and without pruning: epochs spent and best val/acc.
 2. Trials per minute with 1 worker (basic launcher, torch's default threads), 1 worker with one
-   torch thread, and 2 joblib workers with one thread each, on 12 unpruned trials of 10 epochs:
+   torch thread, and 2 joblib workers with one thread each, on 16 unpruned trials of 20 epochs:
    over the whole sweep (process start included) and in steady state (after the first trial).
 
 ``python benchmarks/bench_sweep.py [--only pruning|parallel] [--trials N] [--parallel-trials N]``.
@@ -134,8 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--parallel-trials", type=int, default=12)
-    parser.add_argument("--parallel-epochs", type=int, default=10)
+    parser.add_argument("--parallel-trials", type=int, default=16)
+    parser.add_argument("--parallel-epochs", type=int, default=20)
     parser.add_argument("--only", choices=("pruning", "parallel"), help="run one of the two tables")
     args = parser.parse_args()
     print(
