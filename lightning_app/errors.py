@@ -25,6 +25,9 @@ class ConfigError(LappError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
 
+    def __reduce__(self):  # pickled from parallel workers: rebuild from the problems, not the text
+        return (type(self), (self.problems,))
+
 
 class DataError(LappError):
     """The data cannot be read or used as configured."""

@@ -127,3 +127,13 @@ def test_constraints_mark_trials_infeasible_and_keep_them_out_of_the_best(tmp_pa
     assert told[2].state == "FAIL" and "constraint metric(s) ['lat'] not in" in told[2].reason
     assert study.trials[0].system_attrs["constraints"] == [3.0]
     assert [t.number for t in best_trials(study.trials, ctx)] == [1]  # 0 is better but infeasible
+
+
+def test_a_config_error_from_a_parallel_worker_keeps_its_message(tmp_path):
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ConfigError(["model.dropout=1.5: must be in [0, 1)"])))
+    outcome = read_outcome(False, err, None, [Objective("return", "maximize")], tmp_path / "m.json")
+    assert (
+        outcome.reason.count("invalid configuration") == 1 and "model.dropout=1.5" in outcome.reason
+    )
