@@ -107,5 +107,5 @@ def test_world_rules_need_a_full_batch_per_rank_and_no_rank0_only_training():
 
 def test_fsdp_refuses_pruning_during_training():
     cfg = compose("train", ["trainer=fsdp", "compression=prune"])
-    with pytest.raises(ConfigError, match="trainer.strategy=fsdp shards: use trainer=ddp"):
+    with pytest.raises(ConfigError, match=r"trainer\.strategy=fsdp shards: use trainer=ddp"):
         validate_train_config(cfg)
