@@ -96,16 +96,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(REPEATS):
             plain.append(plain_loop(x_tr, y_tr, x_va, y_va, spec, seed))
-            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            with (
+                contextlib.redirect_stderr(io.StringIO()),
+                contextlib.redirect_stdout(io.StringIO()),
+            ):
                 logging.disable(logging.INFO)
                 lapp.append(lapp_fit(Path(tmp), seed))
                 logging.disable(logging.NOTSET)
     cfg_job = [cfg_job_seconds() for _ in range(REPEATS)]
     p, lp = min(plain), min(lapp)  # min: least disturbed by other load
     steps = EPOCHS * -(-len(y_tr) // BATCH)
-    print(f"digits MLP, {EPOCHS} epochs, batch {BATCH}, {steps} steps, threads={torch.get_num_threads()}, best of {REPEATS}")
+    print(
+        f"digits MLP, {EPOCHS} epochs, batch {BATCH}, {steps} steps, threads={torch.get_num_threads()}, best of {REPEATS}"
+    )
     print(f"{'what':<44}{'seconds':>10}{'ms/step':>10}{'ratio':>8}")
-    print(f"{'plain loop, DataLoader(TensorDataset)':<44}{p:>10.3f}{1000 * p / steps:>10.3f}{1.0:>8.2f}")
+    print(
+        f"{'plain loop, DataLoader(TensorDataset)':<44}{p:>10.3f}{1000 * p / steps:>10.3f}{1.0:>8.2f}"
+    )
     print(f"{'lapp fit (default config)':<44}{lp:>10.3f}{1000 * lp / steps:>10.3f}{lp / p:>8.2f}")
     print(f"{'lapp train --cfg job (fresh process)':<44}{statistics.median(cfg_job):>10.3f}")
 

@@ -32,22 +32,31 @@ def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
     try:
         # Run-time objects (the DataSpec, callbacks) are passed to the built factory, not merged
         # into the config, where Hydra would convert them to config nodes.
-        built = instantiate(node, _convert_="all", _partial_=True) if kwargs else instantiate(node, _convert_="all")
+        built = (
+            instantiate(node, _convert_="all", _partial_=True)
+            if kwargs
+            else instantiate(node, _convert_="all")
+        )
         return built(**kwargs) if kwargs else built
     except ConfigError:
         raise
-    except Exception as err:  # noqa: BLE001 - re-raised as a user-facing error naming the key
+    except Exception as err:
         from hydra.errors import InstantiationException
 
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
         if isinstance(cause, ConfigError):
             raise cause from None
         target = node.get("_target_") if isinstance(node, DictConfig) else None
-        raise ConfigError(f"{key}: cannot build {target or 'object'}: {type(cause).__name__}: {cause}") from err
+        raise ConfigError(
+            f"{key}: cannot build {target or 'object'}: {type(cause).__name__}: {cause}"
+        ) from err
 
 
 def build_datamodule(
-    data_cfg: Any, preprocessing_cfg: Any, augmentation_cfg: Any | None = None, fitted: dict | None = None
+    data_cfg: Any,
+    preprocessing_cfg: Any,
+    augmentation_cfg: Any | None = None,
+    fitted: dict | None = None,
 ):
     """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
 
@@ -64,7 +73,9 @@ def build_datamodule(
         split=plain(data_cfg.split),
         loader=plain(data_cfg.loader),
         preprocessing=plain(preprocessing_cfg),
-        augment=build_augmentation(plain(augmentation_cfg)) if augmentation_cfg is not None else None,
+        augment=build_augmentation(plain(augmentation_cfg))
+        if augmentation_cfg is not None
+        else None,
         fitted=fitted,
     )
 
@@ -80,7 +91,9 @@ def _scheduler_mode(cfg: DictConfig) -> str:
     return plain(cfg.monitor)["mode"] if mode == "auto" else mode
 
 
-def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=None, class_weights=None):
+def build_lit_module(
+    cfg: DictConfig, net, transform, spec: DataSpec, teacher=None, class_weights=None
+):
     """Wrap the network for training; checkpoints keep plain config only."""
     from lightning_app.models.module import LitModel
 
@@ -95,7 +108,9 @@ def build_lit_module(cfg: DictConfig, net, transform, spec: DataSpec, teacher=No
         "preprocessing": plain(cfg.preprocessing),
     }
     lit_cls = LitModel
-    if teacher is not None:  # compression=distill: the same module, also trained on a teacher's outputs
+    if (
+        teacher is not None
+    ):  # compression=distill: the same module, also trained on a teacher's outputs
         from lightning_app.compression.distillation import DistilledModel
 
         d = cfg.compression.distill

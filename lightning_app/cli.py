@@ -14,7 +14,10 @@ STAGES: dict[str, tuple[str, str]] = {
     "eval": ("lightning_app.evaluate", "recompute a run's test metrics from its checkpoint"),
     "export": ("lightning_app.export", "rerun compression and ONNX export on a trained run"),
     "serve": ("lightning_app.serve", "HTTP service over an exported ONNX model"),
-    "predict": ("lightning_app.predict", "predict a CSV/Parquet/JSONL/NPZ file with an exported model"),
+    "predict": (
+        "lightning_app.predict",
+        "predict a CSV/Parquet/JSONL/NPZ file with an exported model",
+    ),
 }
 
 USAGE = "usage: lapp <stage> [overrides...] [--help | --cfg job | -m]\n\nstages:\n" + "\n".join(
@@ -29,9 +32,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if argv else 2)
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:
-        print(f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}", file=sys.stderr)
+        print(
+            f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}",
+            file=sys.stderr,
+        )
         sys.exit(2)
-    if any(a in ("-h", "--help") for a in rest) and not any(a.startswith(("--config-dir", "-cd")) for a in rest):
+    if any(a in ("-h", "--help") for a in rest) and not any(
+        a.startswith(("--config-dir", "-cd")) for a in rest
+    ):
         from lightning_app.help import stage_help
 
         module_name, description = STAGES[stage]
@@ -39,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         config_name = module_name.rsplit(".", 1)[1].replace("evaluate", "eval")
         try:
             print(stage_help(stage, description, config_name, overrides))
-        except Exception as err:  # noqa: BLE001 - a composition error from the user's overrides
+        except Exception as err:
             print(f"Error: {err}", file=sys.stderr)
             sys.exit(2)
         sys.exit(0)

@@ -50,17 +50,23 @@ def resume_argv(argv: list[str]) -> list[str]:
     run_dir = Path(value).expanduser().resolve()
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
-        raise RunDirError(f"resume={value}: {overrides_file} not found; pass a run directory written by `lapp train`")
+        raise RunDirError(
+            f"resume={value}: {overrides_file} not found; pass a run directory written by `lapp train`"
+        )
     from omegaconf import OmegaConf
 
     original = [
-        o for o in OmegaConf.to_container(OmegaConf.load(overrides_file)) if not o.startswith("resume=")
+        o
+        for o in OmegaConf.to_container(OmegaConf.load(overrides_file))
+        if not o.startswith("resume=")
     ]
     rest = [a for a in argv if not a.startswith("resume=")]
     return [*original, *rest, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
 
 
-def hydra_main(task_main: Callable[[], Any], argv_hook: Callable[[list[str]], list[str]] | None = None) -> None:
+def hydra_main(
+    task_main: Callable[[], Any], argv_hook: Callable[[list[str]], list[str]] | None = None
+) -> None:
     """Register schemas, rewrite argv if needed, then hand over to the Hydra app."""
     from lightning_app.config.schemas import register_configs
 

@@ -21,7 +21,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     from lightning_app.build import build_datamodule
     from lightning_app.errors import ConfigError
-    from lightning_app.runs import PREPROCESSING_FILE, find_checkpoint, read_json, require_run_dir, write_json
+    from lightning_app.runs import (
+        PREPROCESSING_FILE,
+        find_checkpoint,
+        read_json,
+        require_run_dir,
+        write_json,
+    )
     from lightning_app.training.loading import load_model
 
     if cfg.split not in SPLITS:
@@ -42,7 +48,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader}.get(
         cfg.split, datamodule.test_dataloader
     )
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     (results,) = trainer.test(loaded.model, dataloaders=loader(), verbose=False)
     results = {k.replace("test/", f"{cfg.split}/", 1): v for k, v in results.items()}
     out = Path(cfg.paths.run_dir) / "metrics.json"

@@ -103,7 +103,9 @@ def update_metrics(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
 def require_run_dir(run_dir: str | Path | None) -> Path:
     """Check that ``run_dir`` is a run directory (it holds the resolved config)."""
     if run_dir in (None, ""):
-        raise RunDirError("no run directory given: pass run_dir=PATH (a directory written by `lapp train`)")
+        raise RunDirError(
+            "no run directory given: pass run_dir=PATH (a directory written by `lapp train`)"
+        )
     path = Path(str(run_dir)).expanduser()
     if not path.is_dir():
         raise RunDirError(f"run directory not found: {path}")
@@ -121,4 +123,6 @@ def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
     for rel in candidates:
         if (run_dir / rel).is_file():
             return run_dir / rel
-    raise RunDirError(f"no checkpoint in {run_dir / CHECKPOINT_DIR} (looked for {', '.join(candidates)})")
+    raise RunDirError(
+        f"no checkpoint in {run_dir / CHECKPOINT_DIR} (looked for {', '.join(candidates)})"
+    )

@@ -59,10 +59,17 @@ def train(cfg: DictConfig) -> float | None:
     net = build.build_network(cfg.model, spec)
     teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
     model = build.build_lit_module(
-        cfg, net, datamodule.feature_transform, spec, teacher=teacher, class_weights=datamodule.class_weights
+        cfg,
+        net,
+        datamodule.feature_transform,
+        spec,
+        teacher=teacher,
+        class_weights=datamodule.class_weights,
     )
     loggers = build.build_loggers(cfg)
-    callbacks = build.build_callbacks(cfg, run_dir, has_logger=bool(loggers)) + build.build_compression_callbacks(cfg)
+    callbacks = build.build_callbacks(
+        cfg, run_dir, has_logger=bool(loggers)
+    ) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
     if ranks.settle(cfg, trainer, datamodule):  # rank 0 alone writes the run directory
         write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
@@ -79,14 +86,23 @@ def train(cfg: DictConfig) -> float | None:
     if best is not None:
         metrics[f"best/{cfg.monitor.metric}"] = float(best)
     if cfg.run_test:
-        ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        ckpt = (
+            "best"
+            if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path
+            else None
+        )
         (results,) = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
         metrics.update(results)
     ranks.finish(trainer)  # past the last collective: child ranks exit, rank 0 goes on
     if trainer.is_global_zero:
         update_metrics(run_dir, metrics)
-        log.info("test metrics: %s", {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")})
-        deploy_after_training(cfg, run_dir, datamodule, trainer, model)  # compress, export, verify, report
+        log.info(
+            "test metrics: %s",
+            {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")},
+        )
+        deploy_after_training(
+            cfg, run_dir, datamodule, trainer, model
+        )  # compress, export, verify, report
         print(f"run directory: {run_dir}")
     return float(best) if best is not None else None
 

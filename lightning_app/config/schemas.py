@@ -486,7 +486,9 @@ class TrainerConf:
     log_every_n_steps: int = 50
     num_sanity_val_steps: int = 0
     fast_dev_run: Any = False
-    overfit_batches: Any = 0.0  # int: that many batches; float: that fraction (Lightning reads 2.0 as a fraction)
+    overfit_batches: Any = (
+        0.0  # int: that many batches; float: that fraction (Lightning reads 2.0 as a fraction)
+    )
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
@@ -546,7 +548,9 @@ class TrainConf:
     run_test: bool = True  # test the best checkpoint after fitting
     resume: str | None = None  # a run directory to continue from its last checkpoint
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
-    sweep_trial: Any = None  # SweepTrialConf: the Optuna trial this job runs as (set by the sweeper)
+    sweep_trial: Any = (
+        None  # SweepTrialConf: the Optuna trial this job runs as (set by the sweeper)
+    )
     compression: Any = MISSING  # CompressionConf: prune / quantize / distill
     deployment: Any = MISSING  # DeploymentConf: ONNX export, verification, benchmark, report
 
@@ -588,7 +592,9 @@ class LimitsConf:
 
 @dataclass
 class AuthConf:
-    api_key: str | None = None  # required key (X-API-Key or Authorization: Bearer); null = env / none
+    api_key: str | None = (
+        None  # required key (X-API-Key or Authorization: Bearer); null = env / none
+    )
     api_key_env: str = "LAPP_API_KEY"  # environment variable read when api_key is null
 
 
@@ -690,11 +696,15 @@ class CheckpointChoice(str, Enum):
 class PruneConf:
     enabled: bool = False
     method: PruneMethod = PruneMethod.unstructured  # structured removes whole neurons/channels
-    scope: PruneScope = PruneScope["global"]  # unstructured: rank weights across layers or per layer
+    scope: PruneScope = PruneScope[
+        "global"
+    ]  # unstructured: rank weights across layers or per layer
     amount: float = 0.5  # target sparsity; structured: share of each layer's channels removed
     schedule: PruneSchedule = PruneSchedule.cubic  # how sparsity rises toward `amount`
     start_epoch: int = 1  # training: the first pruning step, at the start of this epoch
-    ramp: float = 0.5  # training: share of the later epochs spent reaching `amount`; the rest fine-tune
+    ramp: float = (
+        0.5  # training: share of the later epochs spent reaching `amount`; the rest fine-tune
+    )
     finetune_epochs: int = 3  # `lapp export`: fine-tuning epochs while pruning a trained model
     finetune_lr_scale: float = 0.1  # `lapp export`: fine-tuning lr = the run's lr * this
     layers: list[str] = field(default_factory=lambda: ["linear", "conv"])  # layer kinds pruned
@@ -708,7 +718,9 @@ class QuantizeConf:
     calibration_batches: int = 8  # static: training-split batches used to calibrate
     calibration_batch_size: int = 64
     calibration_method: CalibrationMethod = CalibrationMethod.minmax
-    calibration_data: str | None = None  # static: a .npy/.npz of raw inputs instead of the training split
+    calibration_data: str | None = (
+        None  # static: a .npy/.npz of raw inputs instead of the training split
+    )
 
 
 @dataclass

@@ -24,7 +24,9 @@ LOGITS_NAME = "logits"
 PROBS_NAME = "probs"
 DEFAULT_ARTIFACT = "model.onnx"
 
-META_SPEC = "lapp.spec"  # DataSpec.to_dict(): task, input_shape, num_outputs, input_kind, class_names, ...
+META_SPEC = (
+    "lapp.spec"  # DataSpec.to_dict(): task, input_shape, num_outputs, input_kind, class_names, ...
+)
 META_PREPROCESSING = "lapp.preprocessing"  # preprocessing.json content (encoders, tokenizer, stats)
 META_METRICS = "lapp.metrics"  # test metrics of this artifact
 META_CONFIG_HASH = "lapp.config_hash"  # sha256 of the resolved training config

@@ -56,7 +56,11 @@ class CNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         head: list[nn.Module] = [nn.Flatten()]
         if hidden_size > 0:
-            head += [nn.Dropout(dropout), nn.Linear(in_ch, hidden_size), make_activation(activation)]
+            head += [
+                nn.Dropout(dropout),
+                nn.Linear(in_ch, hidden_size),
+                make_activation(activation),
+            ]
             in_ch = hidden_size
         head.append(nn.Linear(in_ch, spec.num_outputs))
         self.head = nn.Sequential(*head)

@@ -26,11 +26,17 @@ def make_metrics(task: str, num_outputs: int) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection(
             {
                 "acc": torchmetrics.Accuracy(task="multiclass", num_classes=num_outputs),
-                "f1": torchmetrics.F1Score(task="multiclass", num_classes=num_outputs, average="macro"),
+                "f1": torchmetrics.F1Score(
+                    task="multiclass", num_classes=num_outputs, average="macro"
+                ),
             }
         )
     return torchmetrics.MetricCollection(
-        {"mse": torchmetrics.MeanSquaredError(), "mae": torchmetrics.MeanAbsoluteError(), "r2": torchmetrics.R2Score()}
+        {
+            "mse": torchmetrics.MeanSquaredError(),
+            "mae": torchmetrics.MeanAbsoluteError(),
+            "r2": torchmetrics.R2Score(),
+        }
     )
 
 

@@ -31,7 +31,7 @@ def build_scheduler(
     name = cfg["name"]
     if name == "none":
         return None
-    warmup_steps = int(round(cfg["warmup_epochs"] * steps_per_epoch))
+    warmup_steps = round(cfg["warmup_epochs"] * steps_per_epoch)
     if name == "plateau":
         sched = ReduceLROnPlateau(
             optimizer,

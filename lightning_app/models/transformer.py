@@ -65,7 +65,9 @@ class EncoderBlock(nn.Module):
         length, width = x.shape[1], x.shape[2]
         qkv = self.qkv(self.norm1(x)).reshape(-1, length, 3, self.heads, width // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        attn = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0
+        )
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(-1, length, width)))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -97,7 +99,9 @@ class Transformer(nn.Module):
         self.embed = TokenEmbedding(spec, width, patch_size)
         self.cls = nn.Parameter(torch.zeros(1, 1, width))
         self.pos = nn.Parameter(torch.randn(1, self.embed.length + 1, width) * 0.02)
-        self.encoder = nn.Sequential(*(EncoderBlock(width, heads, mlp_ratio, dropout) for _ in range(layers)))
+        self.encoder = nn.Sequential(
+            *(EncoderBlock(width, heads, mlp_ratio, dropout) for _ in range(layers))
+        )
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, spec.num_outputs)
 

@@ -31,7 +31,7 @@ def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
         raise RunDirError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises several types for bad files
+    except Exception as err:
         raise RunDirError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
 
 
@@ -44,7 +44,9 @@ def load_model(ckpt_path: str | Path) -> LoadedModel:
     hp = ckpt.get("hyper_parameters") or {}
     missing = [k for k in ("model", "spec", "transform") if k not in hp]
     if missing:
-        raise RunDirError(f"{ckpt_path} was not written by `lapp train` (hyperparameters lack {missing})")
+        raise RunDirError(
+            f"{ckpt_path} was not written by `lapp train` (hyperparameters lack {missing})"
+        )
     spec = DataSpec.from_dict(hp["spec"])
     net = build_network(OmegaConf.create(hp["model"]), spec)
     model = LitModel(

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import TINY, lapp_env, run_dir_from, run_lapp
+from tests.conftest import lapp_env, run_dir_from, run_lapp
 
 FAST = ["trainer.max_epochs=2", "logger=none", "trainer.enable_progress_bar=false"]
 
@@ -63,11 +63,24 @@ def test_override_and_experiment(tmp_path):
 def test_multirun_over_every_debug_preset(tmp_path):
     """One `-m` sweep runs each debug preset as its own job: multirun and presets end to end."""
     presets = ["fdr", "overfit", "limit", "profiler"]
-    out = run_lapp(["train", "-m", f"debug={','.join(presets)}", "data=synthetic", "data.source.num_samples=200",
-                    "logger=none", "deployment=none", "trainer.enable_progress_bar=false"], tmp_path)
+    out = run_lapp(
+        [
+            "train",
+            "-m",
+            f"debug={','.join(presets)}",
+            "data=synthetic",
+            "data.source.num_samples=200",
+            "logger=none",
+            "deployment=none",
+            "trainer.enable_progress_bar=false",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
-    jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    jobs = sorted(
+        (p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
     assert [j.name for j in jobs] == ["0", "1", "2", "3"]
     metrics = {preset: _metrics(job) for preset, job in zip(presets, jobs, strict=True)}
     for preset, job in zip(presets, jobs, strict=True):
@@ -112,16 +125,28 @@ def test_eval_of_a_missing_run_dir(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
-    args = ["train", "data=synthetic", "data.source.num_samples=3000", "data.loader.batch_size=8",
-            "trainer.max_epochs=6", "trainer.deterministic=true", "seed=5", "logger=none",
-            "trainer.enable_progress_bar=false", "callbacks=none"]
+    args = [
+        "train",
+        "data=synthetic",
+        "data.source.num_samples=3000",
+        "data.loader.batch_size=8",
+        "trainer.max_epochs=6",
+        "trainer.deterministic=true",
+        "seed=5",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        "callbacks=none",
+    ]
     whole = run_lapp([*args, f"hydra.run.dir={tmp_path / 'whole'}"], tmp_path)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "lightning_app.cli", *args, f"hydra.run.dir={killed}"],
-        cwd=tmp_path, env=lapp_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=lapp_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 180
     while not (killed / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
@@ -144,7 +169,7 @@ def test_resume_of_a_non_run_dir(tmp_path):
     assert out.returncode == 2 and "overrides.yaml not found" in out.stderr
 
 
-USER_MODEL = '''
+USER_MODEL = """
 from torch import nn
 
 
@@ -158,18 +183,23 @@ class Tiny(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-'''
+"""
 
 
 def test_user_model_config_outside_the_project(tmp_path):
     user = tmp_path / "user_project"
     (user / "my_configs" / "model").mkdir(parents=True)
     (user / "my_models.py").write_text(USER_MODEL)
-    (user / "my_configs" / "model" / "tiny.yaml").write_text("_target_: my_models.Tiny\nhidden: 32\n")
+    (user / "my_configs" / "model" / "tiny.yaml").write_text(
+        "_target_: my_models.Tiny\nhidden: 32\n"
+    )
     env = lapp_env(tmp_path)
     env["PYTHONPATH"] = os.pathsep.join([str(user), env["PYTHONPATH"]])
-    out = run_lapp(["train", "--config-dir", str(user / "my_configs"), "model=tiny", "model.hidden=24", *FAST],
-                   tmp_path, env=env)
+    out = run_lapp(
+        ["train", "--config-dir", str(user / "my_configs"), "model=tiny", "model.hidden=24", *FAST],
+        tmp_path,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run_dir = run_dir_from(out.stdout)
     assert "my_models.Tiny" in (run_dir / ".hydra" / "config.yaml").read_text()

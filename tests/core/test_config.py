@@ -7,13 +7,21 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from lightning_app.config.validate import resolve_monitor, validate_against_data, validate_train_config
+from lightning_app.config.validate import (
+    resolve_monitor,
+    validate_against_data,
+    validate_train_config,
+)
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
 from tests.conftest import ROOT, compose
 
 CONF = ROOT / "lightning_app" / "conf"
-_TRAIN_DEFAULTS = [next(iter(d)) for d in OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml").defaults) if isinstance(d, dict)]
+_TRAIN_DEFAULTS = [
+    next(iter(d))
+    for d in OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml").defaults)
+    if isinstance(d, dict)
+]
 GROUPS = sorted(g for g in _TRAIN_DEFAULTS if g not in ("hydra", "paths"))
 
 
@@ -72,7 +80,9 @@ def test_bad_enum_lists_choices():
 def test_unknown_key_is_rejected():
     with pytest.raises(ConfigCompositionException) as err:
         compose("train", ["optimizer.lrr=0.1"])
-    assert isinstance(err.value.__cause__, ConfigKeyError | ValidationError) or "lrr" in str(err.value)
+    assert isinstance(err.value.__cause__, ConfigKeyError | ValidationError) or "lrr" in str(
+        err.value
+    )
 
 
 def test_unknown_group_option_lists_available():
@@ -83,8 +93,16 @@ def test_unknown_group_option_lists_available():
 
 
 def test_cross_field_problems_are_collected_in_one_error():
-    cfg = compose("train", ["data.split.val=0.6", "data.split.test=0.5", "optimizer.lr=-1", "scheduler=plateau",
-                            "scheduler.warmup_epochs=2"])
+    cfg = compose(
+        "train",
+        [
+            "data.split.val=0.6",
+            "data.split.test=0.5",
+            "optimizer.lr=-1",
+            "scheduler=plateau",
+            "scheduler.warmup_epochs=2",
+        ],
+    )
     with pytest.raises(ConfigError) as err:
         validate_train_config(cfg)
     problems = err.value.problems
@@ -112,7 +130,9 @@ def test_cnn_with_too_many_pools_for_the_image():
 
 
 def test_transformer_shape_rules():
-    cfg = compose("train", ["model=transformer", "model.width=30", "model.heads=4", "model.patch_size=3"])
+    cfg = compose(
+        "train", ["model=transformer", "model.width=30", "model.heads=4", "model.patch_size=3"]
+    )
     with pytest.raises(ConfigError) as err:
         validate_against_data(cfg, IMAGE)
     assert len(err.value.problems) == 2
@@ -129,5 +149,7 @@ def test_monitor_auto_and_task_rules():
 def test_experiment_overrides_primary_keys_and_cli_overrides_experiment():
     cfg = compose("train", ["experiment=digits_mlp"])
     assert cfg.monitor.metric == "val/acc" and cfg.trainer.max_epochs == 30
-    cfg = compose("train", ["experiment=digits_mlp", "monitor.metric=val/loss", "trainer.max_epochs=3"])
+    cfg = compose(
+        "train", ["experiment=digits_mlp", "monitor.metric=val/loss", "trainer.max_epochs=3"]
+    )
     assert cfg.monitor.metric == "val/loss" and cfg.trainer.max_epochs == 3

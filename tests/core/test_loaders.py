@@ -29,7 +29,10 @@ def test_sampler_covers_every_row_once_per_epoch():
 
 
 def test_drop_last_and_ranks_are_disjoint():
-    ranks = [EpochBatchSampler(100, 8, True, drop_last=True, seed=1, rank=r, world_size=2) for r in range(2)]
+    ranks = [
+        EpochBatchSampler(100, 8, True, drop_last=True, seed=1, rank=r, world_size=2)
+        for r in range(2)
+    ]
     parts = [set(torch.cat(list(s)).tolist()) for s in ranks]
     assert not parts[0] & parts[1]
     assert len(list(ranks[0])) == len(list(ranks[1])) == len(ranks[0]) == 6
@@ -48,7 +51,9 @@ def test_split_is_seeded_stratified_and_disjoint():
     s2 = split_indices(y, val=0.2, test=0.2, stratify=True, seed=7)
     assert all(np.array_equal(getattr(s1, k), getattr(s2, k)) for k in ("train", "val", "test"))
     parts = [set(s1.train), set(s1.val), set(s1.test)]
-    assert sum(map(len, parts)) == 200 and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert sum(map(len, parts)) == 200 and not (
+        parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]
+    )
     assert np.bincount(y[s1.val]).tolist() == [10, 10, 10, 10]
     s3 = split_indices(y, val=0.2, test=0.2, stratify=True, seed=8)
     assert not np.array_equal(s1.val, s3.val)

@@ -12,10 +12,18 @@ from lightning_app.models.rnn import RNN
 from lightning_app.models.transformer import Transformer
 
 SPECS = {
-    "tabular": DataSpec(task="classification", input_shape=(12,), num_outputs=3, input_kind="tabular"),
-    "image": DataSpec(task="classification", input_shape=(2, 8, 8), num_outputs=5, input_kind="image"),
-    "tokens": DataSpec(task="classification", input_shape=(7,), num_outputs=4, input_kind="tokens", vocab_size=30),
-    "sequence": DataSpec(task="regression", input_shape=(6, 5), num_outputs=1, input_kind="sequence"),
+    "tabular": DataSpec(
+        task="classification", input_shape=(12,), num_outputs=3, input_kind="tabular"
+    ),
+    "image": DataSpec(
+        task="classification", input_shape=(2, 8, 8), num_outputs=5, input_kind="image"
+    ),
+    "tokens": DataSpec(
+        task="classification", input_shape=(7,), num_outputs=4, input_kind="tokens", vocab_size=30
+    ),
+    "sequence": DataSpec(
+        task="regression", input_shape=(6, 5), num_outputs=1, input_kind="sequence"
+    ),
 }
 
 
@@ -27,7 +35,12 @@ def _batch(spec: DataSpec, n: int = 4) -> torch.Tensor:
     return torch.randn(n, *spec.input_shape)
 
 
-CASES = [(MLP, k) for k in SPECS] + [(CNN, "image")] + [(RNN, k) for k in SPECS] + [(Transformer, k) for k in SPECS]
+CASES = (
+    [(MLP, k) for k in SPECS]
+    + [(CNN, "image")]
+    + [(RNN, k) for k in SPECS]
+    + [(Transformer, k) for k in SPECS]
+)
 
 
 @pytest.mark.parametrize(("cls", "kind"), CASES, ids=[f"{c.__name__}-{k}" for c, k in CASES])
@@ -37,7 +50,9 @@ def test_forward_shape_and_gradients(cls, kind):
     out = net(_batch(spec))
     assert out.shape == (4, spec.num_outputs)
     out.sum().backward()
-    assert all(p.grad is not None for p in net.parameters() if p.requires_grad and p.grad is not None)
+    assert all(
+        p.grad is not None for p in net.parameters() if p.requires_grad and p.grad is not None
+    )
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
 
 
@@ -52,5 +67,10 @@ def test_mlp_options_change_the_network():
     plain = MLP(spec, hidden_sizes=[16])
     rich = MLP(spec, hidden_sizes=[16, 8], batch_norm=True, dropout=0.2, activation="gelu")
     kinds = [type(m).__name__ for m in rich.layers]
-    assert kinds.count("Linear") == 3 and "BatchNorm1d" in kinds and "Dropout" in kinds and "GELU" in kinds
+    assert (
+        kinds.count("Linear") == 3
+        and "BatchNorm1d" in kinds
+        and "Dropout" in kinds
+        and "GELU" in kinds
+    )
     assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in rich.parameters())

@@ -20,7 +20,9 @@ def test_train_writes_the_run_directory(train_in_process):
     assert metrics["fit/epochs"] == 2
     assert best == pytest.approx(metrics["best/val/acc"])
     assert 0.0 <= metrics["test/acc"] <= 1.0
-    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (
+        run_dir / "checkpoints" / "last.ckpt"
+    ).is_file()
     prep = json.loads((run_dir / "preprocessing.json").read_text())
     assert prep["spec"]["input_shape"] == [8] and prep["spec"]["num_outputs"] == 3
 
@@ -64,22 +66,39 @@ def test_cnn_on_tabular_data_fails_before_training(train_in_process, tmp_path):
 
 
 TRAINABLE = [
-    ["model=mlp"], ["model=cnn", "data.source.input_kind=image"], ["model=rnn"], ["model=transformer"],
+    ["model=mlp"],
+    ["model=cnn", "data.source.input_kind=image"],
+    ["model=rnn"],
+    ["model=transformer"],
     ["model=rnn", "data.source.input_kind=image", "model.cell=gru", "model.bidirectional=true"],
     ["model=transformer", "data.source.input_kind=image"],
-    ["optimizer=sgd"], ["optimizer=adamw"],
-    ["scheduler=cosine", "scheduler.warmup_epochs=0.5"], ["scheduler=step", "scheduler.step_size=1"],
-    ["scheduler=onecycle"], ["scheduler=plateau"],
-    ["preprocessing=minmax"], ["preprocessing=none"],
-    ["callbacks=default"], ["logger=csv"], ["logger=tensorboard"], ["trainer=cpu"],
+    ["optimizer=sgd"],
+    ["optimizer=adamw"],
+    ["scheduler=cosine", "scheduler.warmup_epochs=0.5"],
+    ["scheduler=step", "scheduler.step_size=1"],
+    ["scheduler=onecycle"],
+    ["scheduler=plateau"],
+    ["preprocessing=minmax"],
+    ["preprocessing=none"],
+    ["callbacks=default"],
+    ["logger=csv"],
+    ["logger=tensorboard"],
+    ["trainer=cpu"],
     ["data=synthetic_regression", "model=rnn"],
 ]
 
 
 @pytest.mark.parametrize("overrides", TRAINABLE, ids=[" ".join(o) for o in TRAINABLE])
 def test_each_trainable_option_fits_one_batch(train_in_process, overrides):
-    run_dir, _ = train_in_process([*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=1",
-                                   "trainer.limit_val_batches=1", "deployment=none"])
+    run_dir, _ = train_in_process(
+        [
+            *overrides,
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "deployment=none",
+        ]
+    )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["fit/steps"] == 1
     assert all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test/"))
