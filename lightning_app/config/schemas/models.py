@@ -1,0 +1,69 @@
+"""Schemas of the model group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    gelu = "gelu"
+    tanh = "tanh"
+    silu = "silu"
+    leaky_relu = "leaky_relu"
+
+
+class Pool(str, Enum):
+    max = "max"
+    avg = "avg"
+    none = "none"
+
+
+class Cell(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
+
+
+@dataclass
+class MLPConf:
+    _target_: str = "lightning_app.models.mlp.MLP"
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 64])
+    activation: Activation = Activation.relu
+    dropout: float = 0.0
+    batch_norm: bool = False
+    embed_dim: int = 64
+
+
+@dataclass
+class CNNConf:
+    _target_: str = "lightning_app.models.cnn.CNN"
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 3
+    pool: Pool = Pool.max
+    activation: Activation = Activation.relu
+    batch_norm: bool = True
+    dropout: float = 0.0
+    hidden_size: int = 64
+
+
+@dataclass
+class RNNConf:
+    _target_: str = "lightning_app.models.rnn.RNN"
+    cell: Cell = Cell.lstm
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    embed_dim: int = 64
+
+
+@dataclass
+class TransformerConf:
+    _target_: str = "lightning_app.models.transformer.Transformer"
+    width: int = 64
+    heads: int = 4
+    layers: int = 2
+    mlp_ratio: float = 2.0
+    dropout: float = 0.1
+    patch_size: int = 2
