@@ -26,7 +26,6 @@ from torch.nn import functional as F
 from lightning_app.errors import ConfigError
 
 AUGMENTATIONS = ("none", "image", "tabular", "text", "audio")
-INPUT_KINDS = {"image": ("image",), "tabular": ("tabular", "sequence"), "text": ("tokens",)}
 
 
 def _uniform(n: int, bound: float, device: torch.device) -> torch.Tensor:

@@ -11,11 +11,6 @@ from lightning_app.models.layers import activation as make_activation
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-def pooled_size(size: int, blocks: int, pool: str) -> int:
-    """Spatial size after ``blocks`` conv blocks that each halve it (when pooling)."""
-    return size if pool == "none" else size // (2**blocks)
-
-
 class CNN(nn.Module):
     """``[Conv -> (BN) -> act -> (pool)] * len(channels) -> global avg pool -> MLP head``.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau
 
@@ -63,7 +62,3 @@ def build_scheduler(
 
     lambdas = [lambda s, r=r: factor(s, r) for r in min_ratio]
     return {"scheduler": LambdaLR(optimizer, lambdas), "interval": "step"}
-
-
-def current_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
-    return [g["lr"] for g in optimizer.param_groups]
