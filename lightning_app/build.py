@@ -92,7 +92,13 @@ def _scheduler_mode(cfg: DictConfig) -> str:
 
 
 def build_lit_module(
-    cfg: DictConfig, net, transform, spec: DataSpec, teacher=None, class_weights=None
+    cfg: DictConfig,
+    net,
+    transform,
+    spec: DataSpec,
+    teacher=None,
+    class_weights=None,
+    steps_per_execution: int = 1,
 ):
     """Wrap the network for training; checkpoints keep plain config only."""
     from lightning_app.models.module import LitModel
@@ -125,6 +131,7 @@ def build_lit_module(
         monitor=cfg.monitor.metric,
         class_weights=class_weights,
         hparams=hparams,
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -215,3 +222,49 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
     )
     use_child_rank_launcher(trainer, cfg)  # DDP/FSDP child ranks rerun this job's resolved config
     return trainer
+
+
+AUTO_STEPS_PER_EXECUTION = 32
+
+
+def per_step_features(trainer) -> list[str]:
+    """Trainer settings that count, clip or synchronize single optimizer steps.
+
+    They need Lightning's own loop around every step, so they rule out grouping batches
+    (``steps_per_execution > 1``).
+    """
+    found = []
+    if trainer.world_size > 1:
+        found.append(f"{trainer.world_size} processes (trainer.devices/num_nodes)")
+
+    def whole_epoch(value) -> bool:  # Lightning: float 1.0 = the whole epoch, int N = N batches
+        return value is None or (isinstance(value, float) and value == 1.0)
+
+    checks = {
+        "trainer.accumulate_grad_batches": trainer.accumulate_grad_batches != 1,
+        "trainer.gradient_clip_val": bool(trainer.gradient_clip_val),
+        "trainer.max_steps": trainer.max_steps != -1,
+        "trainer.limit_train_batches": not whole_epoch(trainer.limit_train_batches),
+        "trainer.overfit_batches": bool(trainer.overfit_batches),
+        "trainer.fast_dev_run": bool(trainer.fast_dev_run),
+        "trainer.val_check_interval": not whole_epoch(trainer.val_check_interval),
+    }
+    return found + [key for key, used in checks.items() if used]
+
+
+def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
+    """``steps_per_execution`` as a number: ``auto`` is 32 unless a per-step feature is on.
+
+    Raises:
+        ConfigError: an explicit value above 1 together with a per-step Trainer feature.
+    """
+    value = cfg.steps_per_execution
+    features = per_step_features(trainer)
+    if value == "auto":
+        return 1 if features else AUTO_STEPS_PER_EXECUTION
+    if value > 1 and features:
+        raise ConfigError(
+            f"steps_per_execution={value}: cannot group optimizer steps with "
+            f"{', '.join(features)}; set steps_per_execution=1 or auto"
+        )
+    return int(value)

@@ -56,6 +56,14 @@ def train(cfg: DictConfig) -> float | None:
     spec = datamodule.prepare()
     cfg.monitor.metric, cfg.monitor.mode = validate_against_data(cfg, spec).values()
 
+    loggers = build.build_loggers(cfg)
+    callbacks = build.build_callbacks(
+        cfg, run_dir, has_logger=bool(loggers)
+    ) + build.build_compression_callbacks(cfg)
+    trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
+    # Optimizer steps per Lightning step; the loader groups that many batches per item.
+    datamodule.steps_per_execution = build.resolve_steps_per_execution(cfg, trainer)
+
     net = build.build_network(cfg.model, spec)
     teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
     model = build.build_lit_module(
@@ -65,12 +73,8 @@ def train(cfg: DictConfig) -> float | None:
         spec,
         teacher=teacher,
         class_weights=datamodule.class_weights,
+        steps_per_execution=datamodule.steps_per_execution,
     )
-    loggers = build.build_loggers(cfg)
-    callbacks = build.build_callbacks(
-        cfg, run_dir, has_logger=bool(loggers)
-    ) + build.build_compression_callbacks(cfg)
-    trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
     if ranks.settle(cfg, trainer, datamodule):  # rank 0 alone writes the run directory
         write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
         datamodule.write_report(run_dir)  # data_report.md: rows dropped, values repaired

@@ -63,7 +63,6 @@ class DistilledModel(LitModel):
             teacher.eval().requires_grad_(False),
         )  # a tuple: not a submodule, not saved
         self.temperature, self.alpha = temperature, alpha
-        self._soft: torch.Tensor | None = None
 
     @property
     def teacher(self) -> nn.Module:
@@ -72,19 +71,15 @@ class DistilledModel(LitModel):
     def on_fit_start(self) -> None:
         self.teacher.to(self.device).eval()
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def _batch_loss(
+        self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # Training only: validation and test score the plain task loss.
         with torch.no_grad():
-            self._soft = self.teacher(batch[0])
-        try:
-            return super().training_step(batch, batch_idx)
-        finally:
-            self._soft = None
-
-    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hard, pred = super()._loss(out, y)
-        if self._soft is None:  # validation and test: the plain task loss
-            return hard, pred
-        return distillation_loss(out, self._soft, hard, self.temperature, self.alpha), pred
+            soft = self.teacher(x)
+        out = self.net(z)
+        hard, pred = self._loss(out, y)
+        return distillation_loss(out, soft, hard, self.temperature, self.alpha), pred
 
 
 def load_teacher(run_dir: str | None, student_spec, student_hparams: dict[str, Any]):

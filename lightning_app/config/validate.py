@@ -68,6 +68,12 @@ def validate_train_config(cfg: DictConfig) -> None:
     _check(
         p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null"
     )
+    spe = cfg.steps_per_execution
+    _check(
+        p,
+        spe == "auto" or (isinstance(spe, int) and not isinstance(spe, bool) and spe >= 1),
+        f"steps_per_execution={spe!r}: must be auto or an integer >= 1",
+    )
     p += compression_problems(
         cfg.compression, cfg.deployment, training=True, max_epochs=t.max_epochs
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from lightning_app.data.loaders import batch_loader
+from lightning_app.data.loaders import GroupedLoader, batch_loader
 from lightning_app.data.preparation import SPLITS, prepare
 from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
@@ -71,6 +71,8 @@ class ArrayDataModule(pl.LightningDataModule):
         self._rows: dict[str, torch.Tensor] = {}
         self._batch_dtype: torch.dtype | None = None
         self._signal: torch.Tensor | None = None  # raw training signal (audio) for `from_signal`
+        # Training batches served per item (optimizer steps per Lightning step); set by `train`.
+        self.steps_per_execution = 1
 
     # -- preparation (idempotent; called before the model is built) ------------------------
     def prepare(self) -> DataSpec:
@@ -170,7 +172,10 @@ class ArrayDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self):
-        return self._loader("train", train=True)
+        loader = self._loader("train", train=True)
+        if self.steps_per_execution > 1:
+            return GroupedLoader(loader, self.steps_per_execution)
+        return loader
 
     def val_dataloader(self):
         return self._loader("val", train=False)

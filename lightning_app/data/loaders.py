@@ -100,16 +100,59 @@ class InMemoryLoader:
         self.x, self.y, self.sampler, self.rows, self.dtype = x, y, sampler, rows, dtype
         self.transform = transform
 
+    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(x, y)`` batch of the sampler positions ``index``."""
+        if self.rows is not None:
+            index = self.rows[index]
+        x = self.x[index]
+        x = x if self.dtype is None else x.to(self.dtype)
+        return (x if self.transform is None else self.transform(x)), self.y[index]
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.sampler:
-            if self.rows is not None:
-                index = self.rows[index]
-            x = self.x[index]
-            x = x if self.dtype is None else x.to(self.dtype)
-            yield (x if self.transform is None else self.transform(x)), self.y[index]
+            yield self.gather(index)
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+
+class GroupedLoader:
+    """Serves ``steps`` consecutive batches of ``loader`` as one item, gathered at once.
+
+    The training loop then runs ``steps`` optimizer steps per item (``steps_per_execution``):
+    the item's rows are exactly those of the batches it groups, in the same order, so splitting
+    it into pieces of ``batch_size`` gives back the original batches. Only the epoch's last item
+    may group fewer batches.
+    """
+
+    batch_sampler = None
+
+    def __init__(self, loader: InMemoryLoader, steps: int):
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.loader, self.steps = loader, steps
+        self.sampler = loader.sampler  # Lightning calls `set_epoch` on it
+
+    @property
+    def batch_size(self) -> int:
+        return self.loader.sampler.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        group: list[torch.Tensor] = []
+        for index in self.loader.sampler:
+            group.append(index)
+            if len(group) == self.steps:
+                yield self.loader.gather(torch.cat(group))
+                group = []
+        if group:
+            yield self.loader.gather(torch.cat(group))
+
+    def __len__(self) -> int:
+        return -(-len(self.loader) // self.steps)
+
+    def num_batches(self) -> int:
+        """Batches (optimizer steps) per epoch, across all items."""
+        return len(self.loader)
 
 
 def batch_loader(

@@ -9,9 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torchmetrics
+from pytorch_lightning.plugins.precision import Precision
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_app.data.loaders import GroupedLoader
 from lightning_app.errors import LappError
 from lightning_app.models.schedulers import build_scheduler
 
@@ -53,6 +55,12 @@ class LitModel(pl.LightningModule):
         monitor: metric a ``plateau`` schedule watches.
         class_weights: optional per-class loss weights.
         hparams: plain config saved in checkpoints (model config, spec, preprocessing state).
+        steps_per_execution: optimizer steps per Lightning training step. Above 1 the module
+            optimizes manually: each training batch is a group of that many loader batches (see
+            ``GroupedLoader``), and it steps the optimizer and step-interval schedulers once per
+            loader batch, exactly as Lightning's automatic loop would, so the weights come out
+            the same; Lightning's per-step machinery (hooks, closures, progress) then runs once
+            per group instead of once per batch.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class LitModel(pl.LightningModule):
         monitor: str,
         class_weights: list[float] | None = None,
         hparams: dict[str, Any] | None = None,
+        steps_per_execution: int = 1,
     ):
         super().__init__()
         self.save_hyperparameters(hparams or {})
@@ -80,6 +89,15 @@ class LitModel(pl.LightningModule):
         # Row-weighted mean losses as metric states, summed across ranks: exact with uneven
         # shares (`self.log(sync_dist=True)` averages an integer row count and truncates it).
         self.val_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
+        if steps_per_execution < 1:
+            raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
+        self.steps_per_execution = steps_per_execution
+        self.automatic_optimization = steps_per_execution == 1
+        self._batch_size = 0  # size of the loader batches a group splits into (manual mode)
+        self._step_schedulers: list = []
+        self._direct_steps = False
+        self._scheduler_monitor: str | None = None
+        self._epoch_schedulers: list = []
 
     def __setattr__(self, name: str, value) -> None:
         # Lightning sets bookkeeping attributes (e.g. `_current_fx_name`) on every hook call, and
@@ -105,9 +123,17 @@ class LitModel(pl.LightningModule):
         metrics.update(pred.detach(), y)
         return loss, len(y)
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def _batch_loss(
+        self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training loss and predictions of one batch: raw input ``x``, preprocessed ``z``."""
+        return self._loss(self.net(z), y)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if not self.automatic_optimization:
+            return self._execute(batch)
         x, y = batch
-        loss, pred = self._loss(self(x), y)
+        loss, pred = self._batch_loss(x, self.transform(x), y)
         # Training loss (and accuracy) are accumulated in tensors and logged once per epoch:
         # per-step `self.log` and torchmetrics updates cost more than a small model's step.
         with torch.no_grad():
@@ -116,6 +142,71 @@ class LitModel(pl.LightningModule):
                 self._train_sums[1] += (pred.argmax(-1) == y).sum()
         self._train_count += len(y)
         return loss
+
+    def _execute(self, group) -> None:
+        """``steps_per_execution > 1``: one optimizer step per loader batch of the group."""
+        x, y = group
+        optimizer = self.optimizers()
+        with torch.no_grad():  # the fitted preprocessing has no weights: once per group
+            z = self.transform(x)
+        size = self._batch_size
+        batches = list(zip(x.split(size), z.split(size), y.split(size), strict=True))
+        losses, preds = [], []
+        for i, (xb, zb, yb) in enumerate(batches):
+            loss, pred = self._batch_loss(xb, zb, yb)
+            optimizer.zero_grad()
+            if self._direct_steps and i < len(batches) - 1:
+                # Like Keras' steps_per_execution: the backward and optimizer-step hooks run
+                # for the group's last batch only. The step still counts in global_step.
+                loss.backward()
+                optimizer._on_before_step()
+                optimizer.optimizer.step()
+                optimizer._on_after_step()
+            else:
+                self.manual_backward(loss)
+                optimizer.step()
+            for scheduler in self._step_schedulers:
+                scheduler.step()
+            losses.append(loss.detach())
+            preds.append(pred.detach())
+        with torch.no_grad():
+            sizes = torch.tensor([len(p) for p in preds], dtype=torch.float32, device=z.device)
+            self._train_sums[0] += (torch.stack(losses) * sizes).sum()
+            if self.task == "classification":
+                self._train_sums[1] += (torch.cat(preds).argmax(-1) == y).sum()
+        self._train_count += len(y)
+
+    def on_train_start(self) -> None:
+        if self.automatic_optimization:
+            return
+        loader = self.trainer.train_dataloader
+        self._batch_size = getattr(loader, "batch_size", 0) or 0
+        if self._batch_size < 1:
+            raise LappError(
+                f"steps_per_execution={self.steps_per_execution} needs a training loader that "
+                f"groups batches (GroupedLoader); got {type(loader).__name__}"
+            )
+        # Plain fp32 on one device: backward and step need nothing from Lightning's precision
+        # plugin or strategy, so all but a group's last batch step the optimizer directly.
+        # Other precisions (loss scaling) go through Lightning for every batch.
+        self._direct_steps = type(self.trainer.precision_plugin) is Precision
+        configs = self.trainer.lr_scheduler_configs
+        self._step_schedulers = [c.scheduler for c in configs if c.interval == "step"]
+        self._epoch_schedulers = [c for c in configs if c.interval == "epoch"]
+
+    def _step_epoch_schedulers(self) -> None:
+        """Manual mode: what Lightning's loop does for epoch-interval schedulers (plateau)."""
+        for config in self._epoch_schedulers:
+            if self._scheduler_monitor is None:
+                config.scheduler.step()
+                continue
+            value = self.trainer.callback_metrics.get(self._scheduler_monitor)
+            if value is None:
+                raise LappError(
+                    f"the scheduler watches {self._scheduler_monitor!r}, which was not logged "
+                    f"this epoch; logged: {sorted(self.trainer.callback_metrics)}"
+                )
+            config.scheduler.step(float(value))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, n = self._step(batch, self.val_metrics)
@@ -144,6 +235,8 @@ class LitModel(pl.LightningModule):
         self.log("train/loss", loss, sync_dist=True)
         if self.task == "classification":
             self.log("train/acc", correct, sync_dist=True)
+        if not self.automatic_optimization:
+            self._step_epoch_schedulers()
 
     def on_validation_epoch_end(self) -> None:
         val = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
@@ -159,9 +252,16 @@ class LitModel(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
-        total = int(self.trainer.estimated_stepping_batches)
+        total = self.trainer.estimated_stepping_batches
+        loader = self.trainer.train_dataloader
+        if isinstance(loader, GroupedLoader) and len(loader):  # Lightning counts groups
+            total = total // len(loader) * loader.num_batches()
+        total = int(total)
         per_epoch = max(total // max(self.trainer.max_epochs or 1, 1), 1)
         sched = build_scheduler(optimizer, self.scheduler_cfg, total, per_epoch, self.monitor)
         if sched is None:
             return optimizer
+        if not self.automatic_optimization:  # `_step_epoch_schedulers` reads the monitor
+            self._scheduler_monitor = sched.pop("monitor", None)
+            sched.pop("strict", None)
         return {"optimizer": optimizer, "lr_scheduler": sched}

@@ -70,3 +70,28 @@ def test_split_respects_a_given_test_set():
 def test_empty_split_is_a_data_error():
     with pytest.raises(DataError, match=r"split .*empty"):
         split_indices(np.arange(3), val=0.1, test=0.1, stratify=False, seed=0)
+
+
+@pytest.mark.parametrize("steps, drop_last", [(3, False), (4, True), (50, False)])
+def test_grouped_loader_serves_the_same_batches_in_groups(steps, drop_last):
+    from lightning_app.data.loaders import GroupedLoader
+
+    x = torch.arange(103 * 2, dtype=torch.float32).reshape(103, 2)
+    y = torch.arange(103)
+    plain = batch_loader(x, y, 8, shuffle=True, drop_last=drop_last, seed=5)
+    grouped = GroupedLoader(batch_loader(x, y, 8, shuffle=True, drop_last=drop_last, seed=5), steps)
+    for epoch in (0, 3):  # the sampler's epoch reaches both (Lightning calls set_epoch on it)
+        plain.sampler.set_epoch(epoch)
+        grouped.sampler.set_epoch(epoch)
+        batches = list(plain)
+        items = list(grouped)
+        assert len(items) == len(grouped) == -(-len(batches) // steps)
+        assert grouped.num_batches() == len(batches) and grouped.batch_size == 8
+        split = [
+            (xb, yb) for gx, gy in items for xb, yb in zip(gx.split(8), gy.split(8), strict=True)
+        ]
+        assert len(split) == len(batches)
+        for (xa, ya), (xb, yb) in zip(batches, split, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        GroupedLoader(plain, 0)

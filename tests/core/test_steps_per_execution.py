@@ -1,0 +1,137 @@
+"""`steps_per_execution`: several optimizer steps per Lightning training step.
+
+Grouping must not change what is learned: the same weights, optimizer and scheduler state and
+step count as one step per Lightning step. `auto` falls back to 1 where a Trainer setting
+works per step, and an explicit group size with such a setting is a config error.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lightning_app.errors import ConfigError
+from tests.conftest import compose, run_lapp
+
+DIGITS_SHORT = ["trainer.max_epochs=3", "deployment=none", "logger=none"]
+
+
+def _fit(tmp_path, name: str, overrides: list[str]):
+    from lightning_app.train import train
+
+    run_dir = tmp_path / name
+    train(compose("train", [*DIGITS_SHORT, *overrides, f"paths.run_dir={run_dir}"]))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return metrics, torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "plateau"])
+def test_grouped_steps_learn_exactly_what_single_steps_learn(tmp_path, scheduler):
+    # digits: 36 batches an epoch; groups of 5 leave a short last group, auto takes 32.
+    runs = {
+        spe: _fit(tmp_path, str(spe), [f"scheduler={scheduler}", f"steps_per_execution={spe}"])
+        for spe in (1, 5, "auto")
+    }
+    base_metrics, base = runs[1]
+    for spe in (5, "auto"):
+        metrics, ckpt = runs[spe]
+        assert metrics["fit/steps"] == base_metrics["fit/steps"] == ckpt["global_step"]
+        assert metrics["test/acc"] == base_metrics["test/acc"]
+        for key, value in base["state_dict"].items():
+            torch.testing.assert_close(
+                ckpt["state_dict"][key], value, rtol=0, atol=0, equal_nan=True, msg=key
+            )
+        opt, base_opt = ckpt["optimizer_states"][0]["state"], base["optimizer_states"][0]["state"]
+        for index, state in base_opt.items():
+            for key, value in state.items():
+                torch.testing.assert_close(opt[index][key], value, rtol=0, atol=0)
+        sched, base_sched = ckpt["lr_schedulers"][0], base["lr_schedulers"][0]
+        assert sched["_last_lr"] == base_sched["_last_lr"]
+        if scheduler != "plateau":  # plateau steps after the checkpoint in Lightning's own loop
+            assert sched == base_sched
+
+
+def test_per_batch_hooks_run_once_per_group(tmp_path):
+    import pytorch_lightning as pl
+
+    from lightning_app import build
+
+    class Count(pl.Callback):
+        def __init__(self):
+            self.batches = self.optimizer_steps = 0
+
+        def on_train_batch_end(self, *args):
+            self.batches += 1
+
+        def on_before_optimizer_step(self, *args):
+            self.optimizer_steps += 1
+
+    counts = {}
+    original = build.build_callbacks
+    for spe in (1, 8):
+        counter = Count()
+        build.build_callbacks = lambda *a, _c=counter, **k: [*original(*a, **k), _c]
+        try:
+            metrics, _ = _fit(tmp_path, f"hooks{spe}", [f"steps_per_execution={spe}"])
+        finally:
+            build.build_callbacks = original
+        counts[spe] = (counter.batches, counter.optimizer_steps, metrics["fit/steps"])
+    steps = counts[1][2]
+    assert counts[1] == (steps, steps, steps)
+    groups = 3 * -(-(steps // 3) // 8)  # 3 epochs of ceil(batches / 8) groups
+    assert counts[8] == (groups, groups, steps)
+
+
+def _trainer(overrides: list[str], tmp_path):
+    from lightning_app import build
+
+    cfg = compose("train", [*overrides, f"paths.run_dir={tmp_path / 'run'}"])
+    return cfg, build.build_trainer(cfg, [], [], tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "trainer.gradient_clip_val=1.0",
+        "trainer.accumulate_grad_batches=2",
+        "trainer.max_steps=50",
+        "trainer.limit_train_batches=5",
+        "trainer.limit_train_batches=1",  # int: one batch (1.0 would be the whole epoch)
+        "trainer.limit_train_batches=0.5",
+        "debug=fdr",
+        "debug=overfit",
+    ],
+)
+def test_auto_keeps_single_steps_where_the_trainer_works_per_step(tmp_path, setting):
+    from lightning_app.build import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
+
+    cfg, trainer = _trainer([], tmp_path)
+    assert resolve_steps_per_execution(cfg, trainer) == AUTO_STEPS_PER_EXECUTION
+    cfg, trainer = _trainer([setting], tmp_path)
+    assert resolve_steps_per_execution(cfg, trainer) == 1
+    cfg, trainer = _trainer([setting, "steps_per_execution=4"], tmp_path)
+    with pytest.raises(ConfigError) as err:
+        resolve_steps_per_execution(cfg, trainer)
+    key = setting.split("=")[0]
+    if setting.startswith("debug="):
+        key = "trainer.fast_dev_run" if setting == "debug=fdr" else "trainer.overfit_batches"
+    assert key in str(err.value) and "steps_per_execution=4" in str(err.value)
+    cfg, trainer = _trainer([setting, "steps_per_execution=1"], tmp_path)
+    assert resolve_steps_per_execution(cfg, trainer) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "fast", "2.5", "true"])
+def test_bad_steps_per_execution_is_a_config_error(value):
+    from lightning_app.config.validate import validate_train_config
+
+    with pytest.raises(ConfigError, match=r"steps_per_execution=.*must be auto or an integer >= 1"):
+        validate_train_config(compose("train", [f"steps_per_execution={value}"]))
+
+
+def test_cli_names_a_bad_steps_per_execution(tmp_path):
+    result = run_lapp(["train", "steps_per_execution=0"], tmp_path)
+    assert result.returncode != 0
+    assert "steps_per_execution=0: must be auto or an integer >= 1" in result.stderr
+    assert "Traceback" not in result.stderr
