@@ -170,12 +170,10 @@ def build_loggers(cfg: DictConfig) -> list:
 
 def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
     """The run-directory checkpoint callback plus the configured extras."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
-    from lightning_app.training.callbacks import ReseedEachEpoch
+    from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint
 
     callbacks: list = [
-        ModelCheckpoint(
+        RunCheckpoint(
             dirpath=str(run_dir / "checkpoints"),
             filename="best",
             monitor=cfg.monitor.metric,
@@ -224,7 +222,10 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
     return trainer
 
 
-AUTO_STEPS_PER_EXECUTION = 32
+# `auto` groups up to this many batches, and at most AUTO_GROUP_ROWS rows per group: a group is
+# gathered (and augmented) in one go, so its memory grows with batch size times group size.
+AUTO_STEPS_PER_EXECUTION = 64
+AUTO_GROUP_ROWS = 4096
 
 
 def per_step_features(trainer) -> list[str]:
@@ -253,7 +254,10 @@ def per_step_features(trainer) -> list[str]:
 
 
 def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
-    """``steps_per_execution`` as a number: ``auto`` is 32 unless a per-step feature is on.
+    """``steps_per_execution`` as a number.
+
+    ``auto``: 1 when a per-step Trainer feature is on, else as many batches as fit in
+    ``AUTO_GROUP_ROWS`` rows, between 1 and ``AUTO_STEPS_PER_EXECUTION``.
 
     Raises:
         ConfigError: an explicit value above 1 together with a per-step Trainer feature.
@@ -261,7 +265,10 @@ def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
     value = cfg.steps_per_execution
     features = per_step_features(trainer)
     if value == "auto":
-        return 1 if features else AUTO_STEPS_PER_EXECUTION
+        if features:
+            return 1
+        rows = AUTO_GROUP_ROWS // max(int(cfg.data.loader.batch_size), 1)
+        return min(AUTO_STEPS_PER_EXECUTION, max(1, rows))
     if value > 1 and features:
         raise ConfigError(
             f"steps_per_execution={value}: cannot group optimizer steps with "

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
+from weakref import proxy
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class ReseedEachEpoch(pl.Callback):
@@ -24,3 +28,77 @@ class ReseedEachEpoch(pl.Callback):
         random.seed(value)
         np.random.seed(value)
         torch.manual_seed(value)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` written every checkpoint epoch.
+
+    - Lightning 2.6 writes ``last.ckpt`` only at steps that also saved a top-k checkpoint, so
+      after the monitored metric stops improving, ``last.ckpt`` falls behind and a resumed run
+      repeats those epochs. Here it is written at every checkpoint epoch (``every_n_epochs``).
+    - When the metric improves, ``best.ckpt`` and then ``last.ckpt`` are due at the same step
+      with the same content (the callback state names ``last.ckpt`` from the second save on).
+      The second serialization is replaced by a hard link, put in place with a rename like every
+      checkpoint write. Both names are later replaced by renames, never written in place, so the
+      shared file never changes under either name. Without hard links (some file systems) the
+      file is written as usual.
+    """
+
+    _last_written_step = -1
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = self._last_due(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+        if due and self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missing(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = self._last_due(trainer)
+        super().on_validation_end(trainer, pl_module)
+        if due and not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missing(trainer)
+
+    def _last_due(self, trainer: pl.Trainer) -> bool:
+        return (
+            bool(self.save_last)
+            and not self._should_skip_saving_checkpoint(trainer)
+            and self._every_n_epochs >= 1
+            and (trainer.current_epoch + 1) % self._every_n_epochs == 0
+        )
+
+    def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
+        if self._last_written_step != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        self._last_written_step = trainer.global_step
+        path = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
+        source = self._last_checkpoint_saved
+        same_state = (
+            self.save_last is True
+            and bool(source)
+            and source != path
+            and self._last_global_step_saved == trainer.global_step
+            and self.last_model_path == path
+        )
+        if not (same_state and self._link(trainer, source, path)):
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+            return
+        self._last_checkpoint_saved = path
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    @staticmethod
+    def _link(trainer: pl.Trainer, source: str, path: str) -> bool:
+        linked = True
+        if trainer.is_global_zero:
+            tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.link")
+            try:
+                tmp.unlink(missing_ok=True)
+                os.link(source, tmp)
+                os.replace(tmp, path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                linked = False
+        return bool(trainer.strategy.broadcast(linked))

@@ -107,7 +107,7 @@ def _trainer(overrides: list[str], tmp_path):
 def test_auto_keeps_single_steps_where_the_trainer_works_per_step(tmp_path, setting):
     from lightning_app.build import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
 
-    cfg, trainer = _trainer([], tmp_path)
+    cfg, trainer = _trainer([], tmp_path)  # batch 32: the largest group
     assert resolve_steps_per_execution(cfg, trainer) == AUTO_STEPS_PER_EXECUTION
     cfg, trainer = _trainer([setting], tmp_path)
     assert resolve_steps_per_execution(cfg, trainer) == 1
@@ -135,3 +135,19 @@ def test_cli_names_a_bad_steps_per_execution(tmp_path):
     assert result.returncode != 0
     assert "steps_per_execution=0: must be auto or an integer >= 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("batch_size", [1, 64, 512, 4096, 10000])
+def test_auto_groups_fewer_batches_as_they_grow(tmp_path, batch_size):
+    from lightning_app.build import (
+        AUTO_GROUP_ROWS,
+        AUTO_STEPS_PER_EXECUTION,
+        resolve_steps_per_execution,
+    )
+
+    cfg, trainer = _trainer([f"data.loader.batch_size={batch_size}"], tmp_path)
+    steps = resolve_steps_per_execution(cfg, trainer)
+    assert 1 <= steps <= AUTO_STEPS_PER_EXECUTION
+    assert steps == 1 or steps * batch_size <= AUTO_GROUP_ROWS
+    if batch_size <= AUTO_GROUP_ROWS // AUTO_STEPS_PER_EXECUTION:
+        assert steps == AUTO_STEPS_PER_EXECUTION

@@ -1,0 +1,70 @@
+"""The run's checkpoint callback: best.ckpt and last.ckpt, with last linked when both are due."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+
+def _run(train_in_process, overrides=()):
+    run_dir, _ = train_in_process(["trainer.max_epochs=4", "deployment=none", "seed=3", *overrides])
+    ckpt = run_dir / "checkpoints"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return ckpt, metrics
+
+
+def _state(path):
+    state = torch.load(path, weights_only=True)
+    callback = next(v for k, v in state["callbacks"].items() if k.startswith("RunCheckpoint"))
+    return state, callback
+
+
+def test_last_is_the_final_step_and_links_best_when_both_were_saved_then(train_in_process):
+    ckpt, metrics = _run(train_in_process, ["scheduler=none", "optimizer.lr=0.003"])
+    last, last_cb = _state(ckpt / "last.ckpt")
+    best, best_cb = _state(ckpt / "best.ckpt")
+    assert last["global_step"] == metrics["fit/steps"] and last["epoch"] == 3
+    assert last_cb["last_model_path"] == str(ckpt / "last.ckpt")
+    assert last_cb["best_model_path"] == best_cb["best_model_path"] == str(ckpt / "best.ckpt")
+    improved_last = best["global_step"] == last["global_step"]
+    # Saved at the same step: one file under two names (a hard link), with one state.
+    assert os.path.samefile(ckpt / "last.ckpt", ckpt / "best.ckpt") == improved_last
+    assert not list(ckpt.glob(".*"))  # no temporary files left behind
+
+
+def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process):
+    """last.ckpt is the state of each epoch (linked to best.ckpt or written), also after the
+    monitored metric stops improving (Lightning 2.6 alone would stop writing it then)."""
+    from lightning_app.training import callbacks as cb_module
+
+    seen = []
+    original = cb_module.RunCheckpoint._save_last_checkpoint
+
+    def record(self, trainer, candidates):
+        original(self, trainer, candidates)
+        path = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)
+        state, callback = _state(path)
+        seen.append(
+            (state["global_step"] == trainer.global_step, callback["last_model_path"] == path)
+        )
+
+    cb_module.RunCheckpoint._save_last_checkpoint = record
+    try:
+        _run(train_in_process, ["optimizer.lr=0.003"])
+    finally:
+        cb_module.RunCheckpoint._save_last_checkpoint = original
+    assert len(seen) == 4 and all(all(s) for s in seen)
+
+
+def test_without_hard_links_last_is_written_as_usual(train_in_process, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    ckpt, metrics = _run(train_in_process)
+    assert not os.path.samefile(ckpt / "last.ckpt", ckpt / "best.ckpt")
+    last, _ = _state(ckpt / "last.ckpt")
+    assert last["global_step"] == metrics["fit/steps"]
+    assert not list(ckpt.glob(".*"))
