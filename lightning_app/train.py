@@ -62,7 +62,9 @@ def train(cfg: DictConfig) -> float | None:
     ) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
     # Optimizer steps per Lightning step; the loader groups that many batches per item.
-    datamodule.steps_per_execution = build.resolve_steps_per_execution(cfg, trainer)
+    steps = datamodule.steps_per_execution = build.resolve_steps_per_execution(cfg, trainer)
+    if steps > 1:  # Lightning counts its logging interval in groups of batches
+        trainer.log_every_n_steps = max(1, trainer.log_every_n_steps // steps)
 
     net = build.build_network(cfg.model, spec)
     teacher = teacher_for(cfg, spec)  # compression=distill: the frozen teacher model
@@ -73,7 +75,7 @@ def train(cfg: DictConfig) -> float | None:
         spec,
         teacher=teacher,
         class_weights=datamodule.class_weights,
-        steps_per_execution=datamodule.steps_per_execution,
+        steps_per_execution=steps,
     )
     if ranks.settle(cfg, trainer, datamodule):  # rank 0 alone writes the run directory
         write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())

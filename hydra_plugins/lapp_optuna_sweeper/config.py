@@ -160,6 +160,10 @@ class LappOptunaSweeperConf:
     storage: str | None = None  # Optuna storage URL; null: sqlite file optuna.db in the sweep dir
     n_trials: int = 20  # total over every run of the same study (a rerun resumes)
     n_jobs: int = 1  # trials launched at a time (run in parallel by a parallel launcher)
+    # auto: continuous with the joblib launcher and n_jobs > 1, else batches. continuous: a new
+    # trial starts as soon as one ends (one launcher call per trial, from n_jobs threads; needs
+    # a launcher that runs jobs in other processes). batches: n_jobs trials per launcher call.
+    dispatch: str = "auto"
     timeout: float | None = None  # seconds; no new trials are asked after it
     max_failure_rate: float = 0.25  # stop when failed trials exceed this share of n_trials
     sampler: SamplerConf = field(default_factory=SamplerConf)

@@ -1,7 +1,9 @@
 """The sweep loop: check settings, open the study, ask -> launch -> tell, write the results.
 
-Used by ``hydra_plugins.lapp_optuna_sweeper``. Trials run in batches of ``n_jobs`` through
-whichever Hydra launcher is selected; every trial is one job of the task (``lapp train``).
+Used by ``hydra_plugins.lapp_optuna_sweeper``. Every trial is one job of the task (``lapp
+train``), run through whichever Hydra launcher is selected: ``n_jobs`` at a time, either in
+batches (the next batch when the whole batch has ended) or continuously (a new trial as soon as
+one ends; ``dispatch``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -111,33 +114,27 @@ class SweepRunner:
     def _loop(
         self, study: Any, plan: Plan, ctx: results.Context, url: str
     ) -> tuple[list[Any], str | None]:
-        """Ask, launch and tell batches until ``n_trials``, the timeout, or too many failures."""
+        """Ask, launch and tell until ``n_trials``, the timeout, or too many failures."""
         s, returns, started = self.s, [], time.monotonic()
         me, waiting = leases.this_process(), False
         with leases.Heartbeat(study, s.heartbeat_interval) as heartbeat:
+            if self._continuous():
+                returns, stop = self._lanes(study, plan, ctx, url, heartbeat, started)
+                if stop:
+                    return returns, stop
+            # Batches of n_jobs; after continuous lanes, this waits for other processes' last
+            # trials and runs any trial handed back meanwhile.
             while True:
-                for number in leases.recover(study, s.stale_after, me):  # another worker died
-                    self._say(
-                        f"trial {number} was interrupted: FAIL, its parameters enqueued again"
-                    )
-                tally = Tally.of(study.get_trials(deepcopy=False))
-                if tally.failed > s.max_failure_rate * ctx.n_trials:
-                    return returns, self._failure_message(tally, ctx.n_trials)
-                remaining = ctx.n_trials - tally.counted
-                if remaining <= 0 and tally.running:  # other workers' last trials: see them end
+                action, value = self._next(study, ctx, me, started, s.n_jobs)
+                if action == "done":
+                    return returns, value
+                if action == "wait":  # other workers' last trials: see them end
                     if not waiting:
-                        self._say(
-                            f"waiting for {tally.running} trial(s) running in other processes"
-                        )
+                        self._say(f"waiting for {value} trial(s) running in other processes")
                     waiting = True
                     time.sleep(min(s.heartbeat_interval, 2.0))
                     continue
-                if remaining <= 0:
-                    return returns, None
-                if s.timeout is not None and time.monotonic() - started > s.timeout:
-                    self._say(f"timeout of {s.timeout:g}s reached: no new trials")
-                    return returns, None
-                batch = self._ask(study, min(s.n_jobs, remaining), me, ctx.n_trials)
+                batch = self._ask(study, value, me, ctx.n_trials)
                 heartbeat.watch([t._trial_id for t in batch])
                 try:
                     returns += self._run_batch(study, batch, plan, ctx, url)
@@ -148,6 +145,108 @@ class SweepRunner:
                     raise
                 heartbeat.watch([])
                 results.write_tables(study, ctx)
+
+    def _next(
+        self, study: Any, ctx: results.Context, me: dict, started: float, most: int
+    ) -> tuple[str, Any]:
+        """What to do now: ``("run", n)`` trials, ``("wait", running)``, ``("done", stop)``."""
+        s = self.s
+        for number in leases.recover(study, s.stale_after, me):  # another worker died
+            self._say(f"trial {number} was interrupted: FAIL, its parameters enqueued again")
+        tally = Tally.of(study.get_trials(deepcopy=False))
+        if tally.failed > s.max_failure_rate * ctx.n_trials:
+            return "done", self._failure_message(tally, ctx.n_trials)
+        remaining = ctx.n_trials - tally.counted
+        if remaining <= 0 and tally.running:
+            return "wait", tally.running
+        if remaining <= 0:
+            return "done", None
+        if s.timeout is not None and time.monotonic() - started > s.timeout:
+            self._say(f"timeout of {s.timeout:g}s reached: no new trials")
+            return "done", None
+        return "run", min(most, remaining)
+
+    def _continuous(self) -> bool:
+        """Start each trial as soon as a slot frees (``dispatch``), rather than in batches."""
+        dispatch, in_process = self.s.dispatch, _runs_in_process(self.launcher)
+        if dispatch == "continuous" and in_process:
+            raise SweepError(
+                "hydra.sweeper.dispatch=continuous needs a launcher that runs jobs in other "
+                f"processes (e.g. hydra/launcher=joblib); {type(self.launcher).__name__} runs "
+                "them one at a time in this process. Use dispatch=auto or batches"
+            )
+        if dispatch == "auto":
+            return self.s.n_jobs > 1 and type(self.launcher).__name__ == "JoblibLauncher"
+        return dispatch == "continuous"
+
+    def _lanes(
+        self, study: Any, plan: Plan, ctx: results.Context, url: str, heartbeat: Any, started: float
+    ) -> tuple[list[Any], str | None]:
+        """``n_jobs`` lanes, each launching one trial at a time: a free worker never waits for
+        the slowest trial of a batch (pruned trials end early, sizes differ).
+
+        The study, the job counter and the tables are touched under one lock; the launches run
+        outside it, each a launcher call of one job from its own thread.
+        """
+        lock, stop, interrupted = threading.Lock(), threading.Event(), threading.Event()
+        me, running, outcome = leases.this_process(), {}, {"returns": [], "stop": None}
+        errors: list[BaseException] = []
+
+        def lane() -> None:
+            while not stop.is_set():
+                with lock:
+                    action, value = self._next(study, ctx, me, started, 1)
+                    if action != "run":
+                        if action == "done" and value:
+                            outcome["stop"] = value
+                            stop.set()
+                        return
+                    batch = self._ask(study, value, me, ctx.n_trials)
+                    running.update({t._trial_id: t for t in batch})
+                    heartbeat.watch(list(running))
+                    jobs = self._prepare(study, batch, plan, ctx, url)
+                    first = self.job_idx
+                    self.job_idx += len(jobs)
+                try:
+                    launched = self._launch(jobs, first)
+                except BaseException as err:  # SystemExit from a job: hand its trial back
+                    with lock:
+                        leases.release(study, batch, f"the launcher stopped: {err!r}")
+                        errors.append(err)
+                        stop.set()
+                    return
+                finally:
+                    with lock:
+                        for trial in batch:
+                            running.pop(trial._trial_id, None)
+                        heartbeat.watch(list(running))
+                if interrupted.is_set():  # Ctrl-C: the main thread hands the trials back
+                    return
+                with lock:
+                    outcome["returns"] += self._finish(study, jobs, launched, plan, ctx)
+                    results.write_tables(study, ctx)
+
+        threads = [
+            threading.Thread(target=lane, name=f"lapp-sweep-lane-{i}", daemon=True)
+            for i in range(self.s.n_jobs)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            interrupted.set()
+            stop.set()
+            with lock:
+                for number in leases.release(study, list(running.values())):
+                    self._say(f"trial {number} interrupted: a rerun asks it again")
+                results.write_tables(study, ctx)
+            raise
+        if errors:
+            raise errors[0]
+        return outcome["returns"], outcome["stop"]
 
     def _say(self, text: str) -> None:
         print(f"[sweep {self.s.study_name}] {text}", flush=True)
@@ -189,8 +288,15 @@ class SweepRunner:
         self, study: Any, batch: list[Any], plan: Plan, ctx: results.Context, url: str
     ) -> list[Any]:
         """Launch one batch of trials as jobs and tell the study how each ended."""
-        from hydra.core.utils import JobStatus
+        jobs = self._prepare(study, batch, plan, ctx, url)
+        launched = self._launch(jobs, self.job_idx)
+        self.job_idx += len(jobs)
+        return self._finish(study, jobs, launched, plan, ctx)
 
+    def _prepare(
+        self, study: Any, batch: list[Any], plan: Plan, ctx: results.Context, url: str
+    ) -> list[tuple[Any, list[str]]]:
+        """Each trial's job overrides; a trial whose overrides cannot be made fails here."""
         metric, jobs = report_metric(plan.objectives), []
         for trial in batch:
             try:
@@ -200,16 +306,34 @@ class SweepRunner:
                 self._tell(study, trial, Outcome("FAIL", reason=reason), ctx, 0.0)
             else:
                 jobs.append((trial, overrides))
+        return jobs
+
+    def _launch(self, jobs: list[tuple[Any, list[str]]], first_idx: int) -> tuple[Any, float]:
+        """``(returns or the launcher's exception, seconds)``; no study access (lock-free)."""
         if not jobs:
-            return []
+            return [], 0.0
         started = time.monotonic()
         try:
-            returns = self.launcher.launch([o for _, o in jobs], initial_job_idx=self.job_idx)
+            returns = self.launcher.launch([o for _, o in jobs], initial_job_idx=first_idx)
         except Exception as err:  # a trial did not compose, or the launcher itself broke
-            self._launch_failed(study, jobs, err, ctx, time.monotonic() - started)
+            return err, time.monotonic() - started
+        return returns, time.monotonic() - started
+
+    def _finish(
+        self,
+        study: Any,
+        jobs: list[tuple[Any, list[str]]],
+        launched: tuple[Any, float],
+        plan: Plan,
+        ctx: results.Context,
+    ) -> list[Any]:
+        """Tell the study how each launched trial ended; returns the JobReturns."""
+        from hydra.core.utils import JobStatus
+
+        returns, seconds = launched
+        if isinstance(returns, Exception):
+            self._launch_failed(study, jobs, returns, ctx, seconds)
             return []
-        self.job_idx += len(returns)
-        seconds = time.monotonic() - started
         for (trial, _), ret in zip(jobs, returns, strict=True):
             run_dir = Path(trial.user_attrs["run_dir"])
             ok = ret.status == JobStatus.COMPLETED
@@ -271,6 +395,11 @@ class SweepRunner:
                 raise
         tally = Tally.of(study.get_trials(deepcopy=False))
         print(progress_line(ctx, trial.number, outcome, tally, study, seconds), flush=True)
+
+
+def _runs_in_process(launcher: Any) -> bool:
+    """Hydra's basic launcher runs each job in this process, one after another."""
+    return type(launcher).__name__ == "BasicLauncher"
 
 
 def _flat(err: Exception) -> str:

@@ -43,6 +43,10 @@ def _numbers(s: Any) -> list[str]:
         problems.append(f"hydra.sweeper.n_trials={s.n_trials}: must be >= 0")
     if s.n_jobs < 1:
         problems.append(f"hydra.sweeper.n_jobs={s.n_jobs}: must be >= 1")
+    if s.dispatch not in ("auto", "continuous", "batches"):
+        problems.append(
+            f"hydra.sweeper.dispatch={s.dispatch!r}: must be one of auto, continuous, batches"
+        )
     if not 0.0 <= s.max_failure_rate <= 1.0:
         problems.append(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: must be in [0, 1]")
     if s.timeout is not None and s.timeout <= 0:

@@ -103,3 +103,46 @@ def test_joblib_launcher_runs_a_batch_in_parallel_with_one_thread_per_job(tmp_pa
         for n in (0, 1)
     ]
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
+
+
+@pytest.mark.slow  # two loky workers, each importing torch and Lightning
+def test_continuous_dispatch_starts_the_next_trial_while_a_long_one_runs(tmp_path):
+    """With 2 workers, trials 2 and 3 (short) run while trial 1 (long) is still running:
+    batches of 2 would have held them back until trial 1 ended."""
+    from tests.sweep.helpers import TINY_DATA
+
+    short, long = 1, 200
+    sweeper = {
+        **SWEEPER,
+        "n_trials": 4,
+        "n_jobs": 2,
+        "params": {"trainer.max_epochs": f"choice({short}, {long})"},
+        "enqueue": [{"trainer.max_epochs": e} for e in (short, long, short, short)],
+    }
+    sweep_dir = write_preset(tmp_path, "lanes", sweeper)
+    args = ["train", "-m", "--config-dir", str(tmp_path / "conf"), "hparams_search=lanes"]
+    proc = run_lapp([*args, *TINY_DATA, "hydra/launcher=joblib"], tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {int(r["number"]): r for r in read_trials(sweep_dir)}
+    assert sorted(rows) == [0, 1, 2, 3] and {r["state"] for r in rows.values()} == {"COMPLETE"}
+
+    def started(n):
+        return (sweep_dir / f"trial_{n}" / ".hydra" / "config.yaml").stat().st_mtime
+
+    def ended(n):
+        return (sweep_dir / f"trial_{n}" / "metrics.json").stat().st_mtime
+
+    assert started(2) < ended(1) and started(3) < ended(1)
+    assert ended(0) <= started(2)  # each lane runs one trial at a time
+
+
+def test_dispatch_is_checked(tmp_path):
+    write_preset(tmp_path, "bad", {**SWEEPER, "dispatch": "eager"})
+    proc = run_lapp(sweep_args(tmp_path, "bad"), tmp_path)
+    assert proc.returncode != 0
+    assert "hydra.sweeper.dispatch='eager': must be one of auto, continuous, batches" in proc.stderr
+    write_preset(tmp_path, "inproc", {**SWEEPER, "dispatch": "continuous", "n_jobs": 2})
+    proc = run_lapp(sweep_args(tmp_path, "inproc"), tmp_path)
+    assert proc.returncode != 0
+    assert "dispatch=continuous needs a launcher that runs jobs in other processes" in proc.stderr
+    assert "Traceback" not in proc.stderr
