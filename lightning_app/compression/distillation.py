@@ -144,7 +144,13 @@ def compare_with_student_alone(cfg: Any, datamodule: Any, student: nn.Module) ->
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build.build_network(cfg.model, spec)
-    alone = build.build_lit_module(cfg, net, copy.deepcopy(datamodule.feature_transform), spec)
+    alone = build.build_lit_module(
+        cfg,
+        net,
+        copy.deepcopy(datamodule.feature_transform),
+        spec,
+        steps_per_execution=datamodule.steps_per_execution,  # as the shared loader groups
+    )
     solo_cfg = cfg.copy()
     solo_cfg.sweep_trial = None  # the lone student is no trial of a sweep
     with tempfile.TemporaryDirectory(prefix="lapp-student-alone-") as tmp:

@@ -177,9 +177,14 @@ class LitModel(pl.LightningModule):
         self._train_count += len(y)
 
     def on_train_start(self) -> None:
-        if self.automatic_optimization:
-            return
         loader = self.trainer.train_dataloader
+        if self.automatic_optimization:
+            if isinstance(loader, GroupedLoader):  # would silently train on groups as batches
+                raise LappError(
+                    f"the training loader groups {loader.steps} batches per item but this module "
+                    "steps once per item: build it with the same steps_per_execution"
+                )
+            return
         self._batch_size = getattr(loader, "batch_size", 0) or 0
         if self._batch_size < 1:
             raise LappError(

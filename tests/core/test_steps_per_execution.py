@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 
-from lightning_app.errors import ConfigError
+from lightning_app.errors import ConfigError, LappError
 from tests.conftest import compose, run_lapp
 
 DIGITS_SHORT = ["trainer.max_epochs=3", "deployment=none", "logger=none"]
@@ -151,3 +151,24 @@ def test_auto_groups_fewer_batches_as_they_grow(tmp_path, batch_size):
     assert steps == 1 or steps * batch_size <= AUTO_GROUP_ROWS
     if batch_size <= AUTO_GROUP_ROWS // AUTO_STEPS_PER_EXECUTION:
         assert steps == AUTO_STEPS_PER_EXECUTION
+
+
+def test_a_module_stepping_once_per_item_refuses_a_grouping_loader():
+    from types import SimpleNamespace
+
+    from lightning_app.data.loaders import GroupedLoader, batch_loader
+    from lightning_app.models.module import LitModel
+
+    model = LitModel(
+        net=torch.nn.Linear(2, 3),
+        transform=torch.nn.Identity(),
+        task="classification",
+        num_outputs=3,
+        optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
+        scheduler={"name": "none"},
+        monitor="val/acc",
+    )
+    loader = GroupedLoader(batch_loader(torch.zeros(10, 2), torch.zeros(10).long(), 2, False), 3)
+    model._trainer = SimpleNamespace(train_dataloader=loader)
+    with pytest.raises(LappError, match=r"groups 3 batches per item.*same steps_per_execution"):
+        model.on_train_start()
