@@ -234,23 +234,12 @@ def per_step_features(trainer) -> list[str]:
     They need Lightning's own loop around every step, so they rule out grouping batches
     (``steps_per_execution > 1``).
     """
+    from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings
+
     found = []
     if trainer.world_size > 1:
         found.append(f"{trainer.world_size} processes (trainer.devices/num_nodes)")
-
-    def whole_epoch(value) -> bool:  # Lightning: float 1.0 = the whole epoch, int N = N batches
-        return value is None or (isinstance(value, float) and value == 1.0)
-
-    checks = {
-        "trainer.accumulate_grad_batches": trainer.accumulate_grad_batches != 1,
-        "trainer.gradient_clip_val": bool(trainer.gradient_clip_val),
-        "trainer.max_steps": trainer.max_steps != -1,
-        "trainer.limit_train_batches": not whole_epoch(trainer.limit_train_batches),
-        "trainer.overfit_batches": bool(trainer.overfit_batches),
-        "trainer.fast_dev_run": bool(trainer.fast_dev_run),
-        "trainer.val_check_interval": not whole_epoch(trainer.val_check_interval),
-    }
-    return found + [key for key, used in checks.items() if used]
+    return found + per_step_settings({k: getattr(trainer, k) for k in PER_STEP_KEYS})
 
 
 def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
@@ -270,8 +259,7 @@ def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
         rows = AUTO_GROUP_ROWS // max(int(cfg.data.loader.batch_size), 1)
         return min(AUTO_STEPS_PER_EXECUTION, max(1, rows))
     if value > 1 and features:
-        raise ConfigError(
-            f"steps_per_execution={value}: cannot group optimizer steps with "
-            f"{', '.join(features)}; set steps_per_execution=1 or auto"
-        )
+        from lightning_app.config.validate import steps_conflict
+
+        raise ConfigError(steps_conflict(value, features))
     return int(value)

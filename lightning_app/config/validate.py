@@ -74,12 +74,53 @@ def validate_train_config(cfg: DictConfig) -> None:
         spe == "auto" or (isinstance(spe, int) and not isinstance(spe, bool) and spe >= 1),
         f"steps_per_execution={spe!r}: must be auto or an integer >= 1",
     )
+    if isinstance(spe, int) and spe > 1 and (found := per_step_settings(t)):
+        p.append(steps_conflict(spe, found))
     p += compression_problems(
         cfg.compression, cfg.deployment, training=True, max_epochs=t.max_epochs
     )
     p += data_problems(cfg.data, cfg.preprocessing, cfg.augmentation)
     if p:
         raise ConfigError(p)
+
+
+PER_STEP_KEYS = (
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "max_steps",
+    "limit_train_batches",
+    "overfit_batches",
+    "fast_dev_run",
+    "val_check_interval",
+)
+
+
+def per_step_settings(values: Any) -> list[str]:
+    """The Trainer settings in ``values`` (the trainer config, or a Trainer's attributes as a
+    dict) that act on single
+    optimizer steps, as ``trainer.KEY`` names: they rule out ``steps_per_execution > 1``."""
+
+    def whole_epoch(value) -> bool:  # Lightning: float 1.0 = the whole epoch, int N = N batches
+        return value is None or (isinstance(value, float) and value == 1.0)
+
+    get = values.get
+    used = {
+        "accumulate_grad_batches": get("accumulate_grad_batches", 1) != 1,
+        "gradient_clip_val": bool(get("gradient_clip_val")),
+        "max_steps": get("max_steps", -1) != -1,
+        "limit_train_batches": not whole_epoch(get("limit_train_batches")),
+        "overfit_batches": bool(get("overfit_batches")),
+        "fast_dev_run": bool(get("fast_dev_run")),
+        "val_check_interval": not whole_epoch(get("val_check_interval")),
+    }
+    return [f"trainer.{key}" for key in PER_STEP_KEYS if used[key]]
+
+
+def steps_conflict(steps: int, features: list[str]) -> str:
+    return (
+        f"steps_per_execution={steps}: cannot group optimizer steps with "
+        f"{', '.join(features)}; set steps_per_execution=1 or auto"
+    )
 
 
 def data_problems(data: DictConfig, pre: DictConfig, aug: DictConfig) -> list[str]:

@@ -106,17 +106,21 @@ def _trainer(overrides: list[str], tmp_path):
 )
 def test_auto_keeps_single_steps_where_the_trainer_works_per_step(tmp_path, setting):
     from lightning_app.build import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
+    from lightning_app.config.validate import validate_train_config
 
     cfg, trainer = _trainer([], tmp_path)  # batch 32: the largest group
     assert resolve_steps_per_execution(cfg, trainer) == AUTO_STEPS_PER_EXECUTION
     cfg, trainer = _trainer([setting], tmp_path)
     assert resolve_steps_per_execution(cfg, trainer) == 1
     cfg, trainer = _trainer([setting, "steps_per_execution=4"], tmp_path)
-    with pytest.raises(ConfigError) as err:
-        resolve_steps_per_execution(cfg, trainer)
     key = setting.split("=")[0]
     if setting.startswith("debug="):
         key = "trainer.fast_dev_run" if setting == "debug=fdr" else "trainer.overfit_batches"
+    with pytest.raises(ConfigError) as err:
+        resolve_steps_per_execution(cfg, trainer)
+    assert key in str(err.value) and "steps_per_execution=4" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # the same answer before anything heavy is built
+        validate_train_config(cfg)
     assert key in str(err.value) and "steps_per_execution=4" in str(err.value)
     cfg, trainer = _trainer([setting, "steps_per_execution=1"], tmp_path)
     assert resolve_steps_per_execution(cfg, trainer) == 1
