@@ -58,6 +58,7 @@ class SweepRunner:
         self.s, self.config, self.launcher = settings, config, launcher
         self.check = ComposeCheck(config_loader, config)
         self.job_idx = 0
+        self.timed_out = False
 
     def run(self, arguments: list[str]) -> list[Any]:
         """Run (or resume) the sweep to ``n_trials``; returns the JobReturns of this process."""
@@ -162,22 +163,28 @@ class SweepRunner:
         if remaining <= 0:
             return "done", None
         if s.timeout is not None and time.monotonic() - started > s.timeout:
-            self._say(f"timeout of {s.timeout:g}s reached: no new trials")
+            if not self.timed_out:
+                self._say(f"timeout of {s.timeout:g}s reached: no new trials")
+            self.timed_out = True
             return "done", None
         return "run", min(most, remaining)
 
     def _continuous(self) -> bool:
         """Start each trial as soon as a slot frees (``dispatch``), rather than in batches."""
-        dispatch, in_process = self.s.dispatch, _runs_in_process(self.launcher)
-        if dispatch == "continuous" and in_process:
+        dispatch = self.s.dispatch
+        if dispatch == "batches":
+            return False
+        problem = _in_process_problem(self.launcher)
+        if dispatch == "continuous" and problem:
             raise SweepError(
-                "hydra.sweeper.dispatch=continuous needs a launcher that runs jobs in other "
-                f"processes (e.g. hydra/launcher=joblib); {type(self.launcher).__name__} runs "
-                "them one at a time in this process. Use dispatch=auto or batches"
+                "hydra.sweeper.dispatch=continuous needs a launcher that runs each job in another "
+                f"process (e.g. hydra/launcher=joblib with 2+ workers); {problem}. "
+                "Use dispatch=auto or batches"
             )
         if dispatch == "auto":
-            return self.s.n_jobs > 1 and type(self.launcher).__name__ == "JoblibLauncher"
-        return dispatch == "continuous"
+            joblib = type(self.launcher).__name__ == "JoblibLauncher"
+            return self.s.n_jobs > 1 and joblib and problem is None
+        return True
 
     def _lanes(
         self, study: Any, plan: Plan, ctx: results.Context, url: str, heartbeat: Any, started: float
@@ -185,46 +192,52 @@ class SweepRunner:
         """``n_jobs`` lanes, each launching one trial at a time: a free worker never waits for
         the slowest trial of a batch (pruned trials end early, sizes differ).
 
-        The study, the job counter and the tables are touched under one lock; the launches run
-        outside it, each a launcher call of one job from its own thread.
+        The study, the job counter, the running set and the tables are touched under one lock;
+        the launches run outside it, each a launcher call of one job from its own thread. A
+        trial stays in the running set until it is told, so Ctrl-C hands back exactly the
+        trials no lane has told. Any error in a lane stops every lane and is raised here.
         """
         lock, stop, interrupted = threading.Lock(), threading.Event(), threading.Event()
         me, running, outcome = leases.this_process(), {}, {"returns": [], "stop": None}
         errors: list[BaseException] = []
 
+        def untrack(trials: list[Any]) -> None:
+            for trial in trials:
+                running.pop(trial._trial_id, None)
+            heartbeat.watch(list(running))
+
         def lane() -> None:
-            while not stop.is_set():
-                with lock:
-                    action, value = self._next(study, ctx, me, started, 1)
-                    if action != "run":
-                        if action == "done" and value:
-                            outcome["stop"] = value
-                            stop.set()
-                        return
-                    batch = self._ask(study, value, me, ctx.n_trials)
-                    running.update({t._trial_id: t for t in batch})
-                    heartbeat.watch(list(running))
-                    jobs = self._prepare(study, batch, plan, ctx, url)
-                    first = self.job_idx
-                    self.job_idx += len(jobs)
-                try:
-                    launched = self._launch(jobs, first)
-                except BaseException as err:  # SystemExit from a job: hand its trial back
+            mine: list[Any] = []  # this lane's trials not told yet
+            try:
+                while not stop.is_set():
                     with lock:
-                        leases.release(study, batch, f"the launcher stopped: {err!r}")
-                        errors.append(err)
-                        stop.set()
-                    return
-                finally:
-                    with lock:
-                        for trial in batch:
-                            running.pop(trial._trial_id, None)
+                        action, value = self._next(study, ctx, me, started, 1)
+                        if action != "run":
+                            if action == "done" and value:
+                                outcome["stop"] = value
+                                stop.set()
+                            return
+                        mine = self._ask(study, value, me, ctx.n_trials)
+                        running.update({t._trial_id: t for t in mine})
                         heartbeat.watch(list(running))
-                if interrupted.is_set():  # Ctrl-C: the main thread hands the trials back
-                    return
+                        jobs = self._prepare(study, mine, plan, ctx, url)
+                        first = self.job_idx
+                        self.job_idx += len(jobs)
+                    launched = self._launch(jobs, first)
+                    with lock:
+                        if interrupted.is_set():  # the main thread hands them back
+                            return
+                        outcome["returns"] += self._finish(study, jobs, launched, plan, ctx)
+                        untrack(mine)
+                        mine = []
+                        results.write_tables(study, ctx)
+            except BaseException as err:  # SystemExit from a job, a storage error: stop all
                 with lock:
-                    outcome["returns"] += self._finish(study, jobs, launched, plan, ctx)
-                    results.write_tables(study, ctx)
+                    if mine and not interrupted.is_set():
+                        leases.release(study, mine, f"the sweep stopped: {type(err).__name__}")
+                    untrack(mine)
+                    errors.append(err)
+                    stop.set()
 
         threads = [
             threading.Thread(target=lane, name=f"lapp-sweep-lane-{i}", daemon=True)
@@ -243,6 +256,7 @@ class SweepRunner:
                 for number in leases.release(study, list(running.values())):
                     self._say(f"trial {number} interrupted: a rerun asks it again")
                 results.write_tables(study, ctx)
+            _stop_workers(self.launcher)  # their trials were handed back: do not finish them
             raise
         if errors:
             raise errors[0]
@@ -397,9 +411,33 @@ class SweepRunner:
         print(progress_line(ctx, trial.number, outcome, tally, study, seconds), flush=True)
 
 
-def _runs_in_process(launcher: Any) -> bool:
-    """Hydra's basic launcher runs each job in this process, one after another."""
-    return type(launcher).__name__ == "BasicLauncher"
+def _in_process_problem(launcher: Any) -> str | None:
+    """Why ``launcher`` would run jobs in this process (where concurrent jobs would share
+    Hydra's global state), or None."""
+    name = type(launcher).__name__
+    if name == "BasicLauncher":
+        return "the basic launcher runs them one at a time in this process"
+    if name == "JoblibLauncher":
+        import joblib
+
+        n_jobs = (getattr(launcher, "joblib", None) or {}).get("n_jobs", -1)
+        if joblib.effective_n_jobs(n_jobs) < 2:
+            return f"joblib with n_jobs={n_jobs} ({joblib.effective_n_jobs(n_jobs)} worker) runs them in this process"
+    return None
+
+
+def _stop_workers(launcher: Any) -> None:
+    """Kill the joblib launcher's worker processes (after Ctrl-C in continuous dispatch)."""
+    if type(launcher).__name__ != "JoblibLauncher":
+        return
+    try:
+        from joblib.externals.loky import reusable_executor
+
+        executor = getattr(reusable_executor, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+    except Exception as err:  # best effort: the workers also exit with this process
+        log.debug("could not stop the joblib workers: %s", err)
 
 
 def _flat(err: Exception) -> str:

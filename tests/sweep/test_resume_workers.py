@@ -83,8 +83,10 @@ def test_two_sweep_processes_cooperate_on_one_storage(tmp_path):
 
 
 @pytest.mark.slow  # starts two loky workers, each importing torch and Lightning
-def test_joblib_launcher_runs_a_batch_in_parallel_with_one_thread_per_job(tmp_path):
-    sweep_dir = write_preset(tmp_path, "par", {**SWEEPER, "n_trials": 2, "n_jobs": 2})
+@pytest.mark.parametrize("dispatch", ["batches", "continuous"])
+def test_joblib_launcher_runs_trials_in_parallel_with_one_thread_per_job(tmp_path, dispatch):
+    sweeper = {**SWEEPER, "n_trials": 2, "n_jobs": 2, "dispatch": dispatch}
+    sweep_dir = write_preset(tmp_path, "par", sweeper)
     proc = run_lapp(
         sweep_args(tmp_path, "par", "hydra/launcher=joblib", epochs=3), tmp_path, timeout=300
     )
@@ -144,5 +146,7 @@ def test_dispatch_is_checked(tmp_path):
     write_preset(tmp_path, "inproc", {**SWEEPER, "dispatch": "continuous", "n_jobs": 2})
     proc = run_lapp(sweep_args(tmp_path, "inproc"), tmp_path)
     assert proc.returncode != 0
-    assert "dispatch=continuous needs a launcher that runs jobs in other processes" in proc.stderr
+    assert (
+        "dispatch=continuous needs a launcher that runs each job in another process" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
