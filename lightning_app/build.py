@@ -222,10 +222,11 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
     return trainer
 
 
-# `auto` groups up to this many batches, and at most AUTO_GROUP_ROWS rows per group: a group is
-# gathered (and augmented) in one go, so its memory grows with batch size times group size.
+# `auto` groups up to this many batches, and at most AUTO_GROUP_ROWS rows and AUTO_GROUP_BYTES
+# of model input per group: a group is gathered and moved to the device in one go.
 AUTO_STEPS_PER_EXECUTION = 64
 AUTO_GROUP_ROWS = 4096
+AUTO_GROUP_BYTES = 16 * 2**20
 
 
 def per_step_features(trainer) -> list[str]:
@@ -242,11 +243,12 @@ def per_step_features(trainer) -> list[str]:
     return found + per_step_settings({k: getattr(trainer, k) for k in PER_STEP_KEYS})
 
 
-def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
+def resolve_steps_per_execution(cfg: DictConfig, trainer, row_bytes: int = 4) -> int:
     """``steps_per_execution`` as a number.
 
     ``auto``: 1 when a per-step Trainer feature is on, else as many batches as fit in
-    ``AUTO_GROUP_ROWS`` rows, between 1 and ``AUTO_STEPS_PER_EXECUTION``.
+    ``AUTO_GROUP_ROWS`` rows and ``AUTO_GROUP_BYTES`` (``row_bytes`` per row of model input),
+    between 1 and ``AUTO_STEPS_PER_EXECUTION``.
 
     Raises:
         ConfigError: an explicit value above 1 together with a per-step Trainer feature.
@@ -256,8 +258,10 @@ def resolve_steps_per_execution(cfg: DictConfig, trainer) -> int:
     if value == "auto":
         if features:
             return 1
-        rows = AUTO_GROUP_ROWS // max(int(cfg.data.loader.batch_size), 1)
-        return min(AUTO_STEPS_PER_EXECUTION, max(1, rows))
+        rows = min(AUTO_GROUP_ROWS, AUTO_GROUP_BYTES // max(row_bytes, 1))
+        return min(
+            AUTO_STEPS_PER_EXECUTION, max(1, rows // max(int(cfg.data.loader.batch_size), 1))
+        )
     if value > 1 and features:
         from lightning_app.config.validate import steps_conflict
 

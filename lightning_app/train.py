@@ -7,6 +7,7 @@ Hydra sweepers optimize.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def train(cfg: DictConfig) -> float | None:
     ) + build.build_compression_callbacks(cfg)
     trainer = build.build_trainer(cfg, callbacks, loggers, run_dir)
     # Optimizer steps per Lightning step; the loader groups that many batches per item.
-    steps = datamodule.steps_per_execution = build.resolve_steps_per_execution(cfg, trainer)
+    row_bytes = 4 * math.prod(spec.input_shape)  # float32 model input per row
+    steps = build.resolve_steps_per_execution(cfg, trainer, row_bytes)
+    datamodule.steps_per_execution = steps
     if steps > 1:  # Lightning counts its logging interval in groups of batches
         trainer.log_every_n_steps = max(1, trainer.log_every_n_steps // steps)
 

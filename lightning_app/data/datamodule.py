@@ -193,5 +193,12 @@ class ArrayDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.augment is not None and self.trainer is not None and self.trainer.training:
             x, y = batch
-            return self.augment(x, y)
+            if self.steps_per_execution == 1:
+                return self.augment(x, y)
+            # A group of batches: each is augmented on its own, as it would be alone (batch
+            # statistics, mixup partners).
+            size = self.loader_cfg["batch_size"]
+            pieces = zip(x.split(size), y.split(size), strict=True)
+            parts = [self.augment(xb, yb) for xb, yb in pieces]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         return batch

@@ -122,7 +122,8 @@ class GroupedLoader:
     The training loop then runs ``steps`` optimizer steps per item (``steps_per_execution``):
     the item's rows are exactly those of the batches it groups, in the same order, so splitting
     it into pieces of ``batch_size`` gives back the original batches. Only the epoch's last item
-    may group fewer batches.
+    may group fewer batches. A loader with a ``transform`` gets it applied batch by batch, as
+    without grouping; otherwise the group is gathered with one index.
     """
 
     batch_sampler = None
@@ -142,10 +143,16 @@ class GroupedLoader:
         for index in self.loader.sampler:
             group.append(index)
             if len(group) == self.steps:
-                yield self.loader.gather(torch.cat(group))
+                yield self._gather(group)
                 group = []
         if group:
-            yield self.loader.gather(torch.cat(group))
+            yield self._gather(group)
+
+    def _gather(self, group: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.loader.transform is None:
+            return self.loader.gather(torch.cat(group))
+        parts = [self.loader.gather(index) for index in group]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def __len__(self) -> int:
         return -(-len(self.loader) // self.steps)

@@ -199,6 +199,21 @@ class LitModel(pl.LightningModule):
         self._step_schedulers = [c.scheduler for c in configs if c.interval == "step"]
         self._epoch_schedulers = [c for c in configs if c.interval == "epoch"]
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning counts optimizer steps in separate counters for automatic and manual
+        # optimization. A checkpoint written in the other mode (steps_per_execution changed, or
+        # a run from before grouping) would restart global_step at 0: carry its count over.
+        loops = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+        steps = checkpoint.get("global_step")
+        if self.automatic_optimization:
+            counter = loops.get("epoch_loop.automatic_optimization.optim_progress", {})
+            counter = counter.get("optimizer", {}).get("step", {}).get("total")
+        else:
+            counter = loops.get("epoch_loop.manual_optimization.optim_step_progress", {})
+            counter = counter.get("total")
+        if steps is not None and counter is not None and counter.get("completed") != steps:
+            counter["ready"] = counter["completed"] = steps
+
     def _step_epoch_schedulers(self) -> None:
         """Manual mode: what Lightning's loop does for epoch-interval schedulers (plateau)."""
         for config in self._epoch_schedulers:

@@ -47,9 +47,10 @@ class RunCheckpoint(ModelCheckpoint):
     _last_written_step = -1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After this epoch's validation (if any): also epochs without validation get last.ckpt.
         due = self._last_due(trainer)
         super().on_train_epoch_end(trainer, pl_module)
-        if due and self._should_save_on_train_epoch_end(trainer):
+        if due:
             self._save_last_if_missing(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import torch
 
 
@@ -34,9 +35,11 @@ def test_last_is_the_final_step_and_links_best_when_both_were_saved_then(train_i
     assert not list(ckpt.glob(".*"))  # no temporary files left behind
 
 
-def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process):
-    """last.ckpt is the state of each epoch (linked to best.ckpt or written), also after the
-    monitored metric stops improving (Lightning 2.6 alone would stop writing it then)."""
+@pytest.mark.parametrize("validate_every", [1, 2])
+def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_every):
+    """last.ckpt is the state of each epoch, also after the monitored metric stops improving
+    (Lightning 2.6 alone would stop writing it then) and in epochs without validation. It is
+    the same file as best.ckpt exactly when best.ckpt was written at that step."""
     from lightning_app.training import callbacks as cb_module
 
     seen = []
@@ -46,16 +49,26 @@ def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process):
         original(self, trainer, candidates)
         path = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)
         state, callback = _state(path)
+        best = _state(self.best_model_path)[0] if self.best_model_path else None
+        linked = os.path.samefile(path, self.best_model_path) if best else False
+        best_now = best is not None and best["global_step"] == trainer.global_step
         seen.append(
-            (state["global_step"] == trainer.global_step, callback["last_model_path"] == path)
+            (
+                state["global_step"] == trainer.global_step,
+                callback["last_model_path"] == path,
+                linked == (best_now and trainer.current_epoch > 0),
+            )
         )
 
     cb_module.RunCheckpoint._save_last_checkpoint = record
     try:
-        _run(train_in_process, ["optimizer.lr=0.003"])
+        _run(
+            train_in_process,
+            ["optimizer.lr=0.003", f"trainer.check_val_every_n_epoch={validate_every}"],
+        )
     finally:
         cb_module.RunCheckpoint._save_last_checkpoint = original
-    assert len(seen) == 4 and all(all(s) for s in seen)
+    assert len(seen) == 4 and all(all(s) for s in seen), seen
 
 
 def test_without_hard_links_last_is_written_as_usual(train_in_process, monkeypatch):

@@ -95,3 +95,21 @@ def test_grouped_loader_serves_the_same_batches_in_groups(steps, drop_last):
             assert torch.equal(xa, xb) and torch.equal(ya, yb)
     with pytest.raises(ValueError, match="steps must be >= 1"):
         GroupedLoader(plain, 0)
+
+
+def test_grouped_loader_applies_a_loader_transform_batch_by_batch():
+    from lightning_app.data.loaders import GroupedLoader
+
+    seen = []
+
+    def transform(x):  # e.g. audio features computed from a batch of waveforms
+        seen.append(len(x))
+        return x - x.mean()  # depends on the batch it is given
+
+    x, y = torch.randn(50, 3), torch.arange(50)
+    plain = list(batch_loader(x, y, 8, shuffle=False, transform=transform))
+    seen.clear()
+    (gx, gy), *_ = GroupedLoader(batch_loader(x, y, 8, shuffle=False, transform=transform), 4)
+    assert seen[:4] == [8, 8, 8, 8]
+    assert torch.equal(gx, torch.cat([b[0] for b in plain[:4]]))
+    assert torch.equal(gy, torch.cat([b[1] for b in plain[:4]]))

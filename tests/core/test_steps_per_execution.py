@@ -29,7 +29,7 @@ def _fit(tmp_path, name: str, overrides: list[str]):
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "plateau"])
 def test_grouped_steps_learn_exactly_what_single_steps_learn(tmp_path, scheduler):
-    # digits: 36 batches an epoch; groups of 5 leave a short last group, auto takes 32.
+    # digits: 40 batches an epoch; groups of 5 divide it, auto takes them all in one group.
     runs = {
         spe: _fit(tmp_path, str(spe), [f"scheduler={scheduler}", f"steps_per_execution={spe}"])
         for spe in (1, 5, "auto")
@@ -176,3 +176,46 @@ def test_a_module_stepping_once_per_item_refuses_a_grouping_loader():
     model._trainer = SimpleNamespace(train_dataloader=loader)
     with pytest.raises(LappError, match=r"groups 3 batches per item.*same steps_per_execution"):
         model.on_train_start()
+
+
+def _assert_same_weights(a, b):
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, equal_nan=True)
+
+
+def test_each_batch_of_a_group_is_augmented_on_its_own(tmp_path):
+    # Noise scaled by each batch's own statistics: grouping must not change them. Dropout is
+    # off (the default), so the random draws come in the same order and the weights match.
+    runs = [
+        _fit(tmp_path, f"aug{spe}", ["augmentation=image", f"steps_per_execution={spe}"])
+        for spe in (1, 7)
+    ]
+    assert runs[0][0]["fit/steps"] == runs[1][0]["fit/steps"]
+    _assert_same_weights(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("first, then", [(1, "auto"), ("auto", 1)])
+def test_resume_in_the_other_mode_keeps_counting_steps(tmp_path, first, then):
+    from lightning_app.train import train
+
+    run_dir = tmp_path / "run"
+    base = ["deployment=none", "logger=none", f"paths.run_dir={run_dir}"]
+    train(compose("train", [*base, "trainer.max_epochs=1", f"steps_per_execution={first}"]))
+    one = json.loads((run_dir / "metrics.json").read_text())["fit/steps"]
+    train(
+        compose(
+            "train",
+            [*base, "trainer.max_epochs=2", f"steps_per_execution={then}", f"resume={run_dir}"],
+        )
+    )
+    assert json.loads((run_dir / "metrics.json").read_text())["fit/steps"] == 2 * one
+
+
+def test_auto_keeps_groups_small_for_large_rows(tmp_path):
+    from lightning_app.build import AUTO_GROUP_BYTES, resolve_steps_per_execution
+
+    cfg, trainer = _trainer(["data.loader.batch_size=64"], tmp_path)
+    image = 3 * 224 * 224 * 4  # a float32 224x224 RGB image
+    steps = resolve_steps_per_execution(cfg, trainer, row_bytes=image)
+    assert steps == max(1, AUTO_GROUP_BYTES // image // 64) == 1
+    assert resolve_steps_per_execution(cfg, trainer, row_bytes=28 * 28 * 4) > 1
