@@ -64,9 +64,7 @@ def _error(resp, status: int) -> str:
 
 def test_trains_well_above_chance(keyword_run):
     metrics = json.loads((keyword_run / "metrics.json").read_text())
-    # 4 classes, 12 test clips: chance is 0.25. Across seeds and augmentation draws the run
-    # scores 0.75-1.0, so 0.7 (9 of 12 right) is the bar that is robust and still far above chance.
-    assert metrics["test/acc"] >= 0.7
+    assert metrics["test/acc"] >= 0.8  # 4 classes: chance is 0.25
     assert metrics["deploy/parity_max_abs_diff"] < 1e-4
     state = json.loads((keyword_run / "preprocessing.json").read_text())
     assert state["audio"]["sample_rate"] == 8000 and state["audio"]["shape"] == [1, 40, 51]
