@@ -91,6 +91,9 @@ def test_pcm_encodings():
             "not readable audio",
         ),  # truncated header
     ],
+    # Named ids: a float WAV carries a timestamp (PEAK chunk), and ids made from the bytes
+    # would differ between pytest-xdist workers that collect in different seconds.
+    ids=["empty", "text", "png", "no-samples", "nan-samples", "truncated-header"],
 )
 def test_unreadable_recordings_are_named_errors(data, message):
     with pytest.raises(AudioDecodeError, match=message) as err:
