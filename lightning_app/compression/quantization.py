@@ -151,7 +151,38 @@ def quantize(
             calibrate_method=methods[calibration_method],
             op_types_to_quantize=_static_op_types(),
         )
+    drop_zero_bias_zero_points(dst)
     return dst
+
+
+def drop_zero_bias_zero_points(path: str | Path) -> int:
+    """Remove the all-zero int32 zero points of bias ``DequantizeLinear`` nodes, in place.
+
+    The QDQ quantizer writes one per bias (4 bytes per output channel, as large as the bias
+    itself); the input is optional and 0 when absent, so the outputs do not change. Returns
+    the number removed.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    dropped = set()
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) != 3:
+            continue
+        zero = inits.get(node.input[2])
+        int32 = zero is not None and zero.data_type == onnx.TensorProto.INT32
+        if int32 and not numpy_helper.to_array(zero).any():
+            dropped.add(node.input[2])
+            del node.input[2]
+    if not dropped:
+        return 0
+    used = {name for node in model.graph.node for name in node.input}
+    for name in dropped - used:
+        model.graph.initializer.remove(inits[name])
+    onnx.save(model, str(path))
+    return len(dropped)
 
 
 def _static_op_types() -> list[str]:

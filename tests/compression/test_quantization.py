@@ -66,3 +66,38 @@ def test_calibration_files(tmp_path):
     (tmp_path / "bad.npy").write_text("not an array")
     with pytest.raises(CompressionError, match=r"not a \.npy/\.npz"):
         load_calibration_file(tmp_path / "bad.npy", 8)
+
+
+def test_static_int8_bias_needs_no_zero_point_and_computes_the_same(fp32, tmp_path):
+    import onnx
+
+    from lightning_app.compression.quantization import drop_zero_bias_zero_points
+
+    reader = BatchReader([_rows(64, s) for s in range(4)], (32,), np.float32, "test")
+    path = quantize(fp32, tmp_path / "model.int8.onnx", "static", reader=reader)
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    bias_nodes = [
+        n
+        for n in model.graph.node
+        if n.op_type == "DequantizeLinear"
+        and inits.get(n.input[0]) is not None
+        and inits[n.input[0]].data_type == onnx.TensorProto.INT32
+    ]
+    assert bias_nodes and all(len(n.input) == 2 for n in bias_nodes)
+    # Put the zero points back: the same outputs, and a larger file.
+    zeros = []
+    for i, node in enumerate(bias_nodes):
+        name = f"bias_zero_{i}"
+        size = int(np.prod(inits[node.input[0]].dims))
+        zeros.append(onnx.numpy_helper.from_array(np.zeros(size, np.int32), name))
+        node.input.append(name)
+    model.graph.initializer.extend(zeros)
+    with_zeros = tmp_path / "with_zeros.onnx"
+    onnx.save(model, str(with_zeros))
+    x = _rows(100, 3)
+    a, b = run_batches(open_session(path), x, 50), run_batches(open_session(with_zeros), x, 50)
+    assert np.array_equal(a["logits"], b["logits"])
+    assert with_zeros.stat().st_size > path.stat().st_size
+    assert drop_zero_bias_zero_points(with_zeros) == len(bias_nodes)
+    assert with_zeros.stat().st_size < path.stat().st_size + 64
