@@ -14,6 +14,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
 
@@ -235,8 +236,6 @@ def per_step_features(trainer) -> list[str]:
     They need Lightning's own loop around every step, so they rule out grouping batches
     (``steps_per_execution > 1``).
     """
-    from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings
-
     found = []
     if trainer.world_size > 1:
         found.append(f"{trainer.world_size} processes (trainer.devices/num_nodes)")
@@ -263,7 +262,5 @@ def resolve_steps_per_execution(cfg: DictConfig, trainer, row_bytes: int = 4) ->
             AUTO_STEPS_PER_EXECUTION, max(1, rows // max(int(cfg.data.loader.batch_size), 1))
         )
     if value > 1 and features:
-        from lightning_app.config.validate import steps_conflict
-
         raise ConfigError(steps_conflict(value, features))
     return int(value)

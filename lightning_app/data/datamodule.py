@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from lightning_app.data.loaders import GroupedLoader, batch_loader
+from lightning_app.data.loaders import GroupedLoader, batch_loader, cat_pairs
 from lightning_app.data.preparation import SPLITS, prepare
 from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
@@ -199,6 +199,5 @@ class ArrayDataModule(pl.LightningDataModule):
             # statistics, mixup partners).
             size = self.loader_cfg["batch_size"]
             pieces = zip(x.split(size), y.split(size), strict=True)
-            parts = [self.augment(xb, yb) for xb, yb in pieces]
-            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            return cat_pairs([self.augment(xb, yb) for xb, yb in pieces])
         return batch

@@ -116,6 +116,11 @@ class InMemoryLoader:
         return len(self.sampler)
 
 
+def cat_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` batches joined into one, in order."""
+    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
+
+
 class GroupedLoader:
     """Serves ``steps`` consecutive batches of ``loader`` as one item, gathered at once.
 
@@ -151,8 +156,7 @@ class GroupedLoader:
     def _gather(self, group: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.loader.transform is None:
             return self.loader.gather(torch.cat(group))
-        parts = [self.loader.gather(index) for index in group]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return cat_pairs([self.loader.gather(index) for index in group])
 
     def __len__(self) -> int:
         return -(-len(self.loader) // self.steps)

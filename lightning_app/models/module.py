@@ -134,14 +134,17 @@ class LitModel(pl.LightningModule):
             return self._execute(batch)
         x, y = batch
         loss, pred = self._batch_loss(x, self.transform(x), y)
-        # Training loss (and accuracy) are accumulated in tensors and logged once per epoch:
-        # per-step `self.log` and torchmetrics updates cost more than a small model's step.
-        with torch.no_grad():
-            self._train_sums[0] += loss.detach() * len(y)
-            if self.task == "classification":
-                self._train_sums[1] += (pred.argmax(-1) == y).sum()
-        self._train_count += len(y)
+        self._tally(loss.detach() * len(y), pred, y)
         return loss
+
+    @torch.no_grad()
+    def _tally(self, loss_sum: torch.Tensor, pred: torch.Tensor, y: torch.Tensor) -> None:
+        """Add rows to the epoch's training loss and accuracy, logged once per epoch: per-step
+        `self.log` and torchmetrics updates cost more than a small model's step."""
+        self._train_sums[0] += loss_sum
+        if self.task == "classification":
+            self._train_sums[1] += (pred.argmax(-1) == y).sum()
+        self._train_count += len(y)
 
     def _execute(self, group) -> None:
         """``steps_per_execution > 1``: one optimizer step per loader batch of the group."""
@@ -169,12 +172,8 @@ class LitModel(pl.LightningModule):
                 scheduler.step()
             losses.append(loss.detach())
             preds.append(pred.detach())
-        with torch.no_grad():
-            sizes = torch.tensor([len(p) for p in preds], dtype=torch.float32, device=z.device)
-            self._train_sums[0] += (torch.stack(losses) * sizes).sum()
-            if self.task == "classification":
-                self._train_sums[1] += (torch.cat(preds).argmax(-1) == y).sum()
-        self._train_count += len(y)
+        sizes = torch.tensor([len(p) for p in preds], dtype=torch.float32, device=z.device)
+        self._tally((torch.stack(losses) * sizes).sum(), torch.cat(preds), y)
 
     def on_train_start(self) -> None:
         loader = self.trainer.train_dataloader

@@ -421,8 +421,9 @@ def _in_process_problem(launcher: Any) -> str | None:
         import joblib
 
         n_jobs = (getattr(launcher, "joblib", None) or {}).get("n_jobs", -1)
-        if joblib.effective_n_jobs(n_jobs) < 2:
-            return f"joblib with n_jobs={n_jobs} ({joblib.effective_n_jobs(n_jobs)} worker) runs them in this process"
+        workers = joblib.effective_n_jobs(n_jobs)
+        if workers < 2:
+            return f"joblib with n_jobs={n_jobs} ({workers} worker) runs them in this process"
     return None
 
 
