@@ -46,12 +46,7 @@ def latency_ms(
     """p50/p99/mean wall time of single calls on a batch of one, in milliseconds."""
     for _ in range(warmup):
         predict(x1)
-    times = np.empty(iterations)
-    for i in range(iterations):
-        start = time.perf_counter()
-        predict(x1)
-        times[i] = time.perf_counter() - start
-    times *= 1e3
+    times = _timed_calls(predict, x1, iterations) * 1e3
     return {
         "latency_p50_ms": float(np.percentile(times, 50)),
         "latency_p99_ms": float(np.percentile(times, 99)),
@@ -66,12 +61,17 @@ def throughput(predict: Predictor, xb: np.ndarray, warmup: int, iterations: int)
     """
     for _ in range(max(1, warmup // 4)):
         predict(xb)
+    return len(xb) / float(np.median(_timed_calls(predict, xb, iterations)))
+
+
+def _timed_calls(predict: Predictor, x: np.ndarray, iterations: int) -> np.ndarray:
+    """Seconds each of ``iterations`` calls ``predict(x)`` took."""
     times = np.empty(iterations)
     for i in range(iterations):
         start = time.perf_counter()
-        predict(xb)
+        predict(x)
         times[i] = time.perf_counter() - start
-    return len(xb) / float(np.median(times))
+    return times
 
 
 def timing(predict: Predictor, x: np.ndarray, bench: Any) -> dict[str, float]:
