@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Two test processes share the 2 cores: each torch runs on one thread, whoever started pytest
+# (oversubscribed intra-op threads cost 5-20x). Set before torch is first imported, and below.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already fixed once parallel work has run in this process
+            pass
+
+
+def chance_bound(n: int, p: float, z: float = 3.0) -> float:
+    """The accuracy a guesser that is right with probability ``p`` stays under on ``n`` cases
+    (its binomial mean plus ``z`` standard deviations): a model that learnt must beat it."""
+    return p + z * math.sqrt(p * (1.0 - p) / n)
 
 # A run that trains in about a second: small generated data, 2 epochs, nothing optional.
 TINY = [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from hydra.utils import get_class
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from lightning_app.config.validate import (
     resolve_monitor,
@@ -45,9 +46,10 @@ def test_every_option_composes_and_validates(group, option):
     except ConfigError as err:
         # Options that need the user's own input (a file path, a teacher run) must say so.
         assert all("required" in p or "set it" in p for p in err.problems), err.problems
-    assert cfg.model._target_
+    assert get_class(cfg.model._target_)  # the default model stays importable
     if group in ("model", "optimizer"):
-        assert cfg[group]._target_.split(".")[-1].lower().startswith(option.split("_")[0][:2])
+        # The option names the class it builds: model=cnn -> CNN, optimizer=adamw -> AdamW.
+        assert get_class(cfg[group]._target_).__name__.lower() == option
 
 
 def test_defaults_compose_to_digits_mlp_adam():
@@ -80,13 +82,12 @@ def test_bad_enum_lists_choices():
 def test_unknown_key_is_rejected():
     with pytest.raises(ConfigCompositionException) as err:
         compose("train", ["optimizer.lrr=0.1"])
-    assert isinstance(err.value.__cause__, ConfigKeyError | ValidationError) or "lrr" in str(
-        err.value
-    )
+    assert isinstance(err.value.__cause__, ConfigAttributeError | ConfigKeyError | ValidationError)
+    assert "lrr" in str(err.value.__cause__)
 
 
 def test_unknown_group_option_lists_available():
-    with pytest.raises(Exception) as err:
+    with pytest.raises(MissingConfigException) as err:
         compose("train", ["model=resnet"])
     text = str(err.value)
     assert "model/resnet" in text and "mlp" in text and "cnn" in text

@@ -65,31 +65,85 @@ def test_cnn_on_tabular_data_fails_before_training(train_in_process, tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def _net(run):
+    return type(run.module.net).__name__
+
+
+def _lr_moved(run):  # the schedule changed the learning rate during the one step
+    return run.optimizer.param_groups[0]["lr"] != pytest.approx(run.cfg_lr)
+
+
+def _callbacks(run):
+    return {type(c).__name__ for c in run.trainer.callbacks}
+
+
+def _scaled(run):  # the fitted transform shifts or scales the raw features
+    t = run.module.transform
+    return bool((t.shift != 0).any() or (t.scale != 1).any())
+
+
+def _minmax_of_train(run):  # minmax maps the training split onto [0, 1]
+    x, _ = run.trainer.datamodule.split_tensors("train")
+    z = run.module.transform(x)
+    return bool(z.min().abs() < 1e-5 and (z.max() - 1).abs() < 1e-5)
+
+
+# Each option with what shows that it took effect (not only that the fit ran).
 TRAINABLE = [
-    ["model=mlp"],
-    ["model=cnn", "data.source.input_kind=image"],
-    ["model=rnn"],
-    ["model=transformer"],
-    ["model=rnn", "data.source.input_kind=image", "model.cell=gru", "model.bidirectional=true"],
-    ["model=transformer", "data.source.input_kind=image"],
-    ["optimizer=sgd"],
-    ["optimizer=adamw"],
-    ["scheduler=cosine", "scheduler.warmup_epochs=0.5"],
-    ["scheduler=step", "scheduler.step_size=1"],
-    ["scheduler=onecycle"],
-    ["scheduler=plateau"],
-    ["preprocessing=minmax"],
-    ["preprocessing=none"],
-    ["callbacks=default"],
-    ["logger=csv"],
-    ["logger=tensorboard"],
-    ["trainer=cpu"],
-    ["data=synthetic_regression", "model=rnn"],
+    (["model=mlp"], lambda r: _net(r) == "MLP"),
+    (["model=cnn", "data.source.input_kind=image"], lambda r: _net(r) == "CNN"),
+    (["model=rnn"], lambda r: isinstance(r.module.net.rnn, torch.nn.LSTM)),
+    (["model=transformer"], lambda r: _net(r) == "Transformer"),
+    (
+        ["model=rnn", "data.source.input_kind=image", "model.cell=gru", "model.bidirectional=true"],
+        lambda r: isinstance(r.module.net.rnn, torch.nn.GRU) and r.module.net.rnn.bidirectional,
+    ),
+    (["model=transformer", "data.source.input_kind=image"], lambda r: _net(r) == "Transformer"),
+    (["optimizer=sgd"], lambda r: type(r.optimizer) is torch.optim.SGD),
+    (["optimizer=adamw"], lambda r: type(r.optimizer) is torch.optim.AdamW),
+    (["scheduler=cosine", "scheduler.warmup_epochs=0.5"], _lr_moved),
+    (["scheduler=step", "scheduler.step_size=1"], _lr_moved),
+    (
+        ["scheduler=onecycle"],
+        lambda r: isinstance(r.scheduler, torch.optim.lr_scheduler.OneCycleLR),
+    ),
+    (
+        ["scheduler=plateau"],
+        lambda r: isinstance(r.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
+    ),
+    (["preprocessing=minmax"], lambda r: _scaled(r) and _minmax_of_train(r)),
+    (["preprocessing=none"], lambda r: not _scaled(r)),
+    # lr_monitor is skipped without a logger (TINY has logger=none)
+    (["callbacks=default"], lambda r: {"EarlyStopping", "ModelSummary"} <= _callbacks(r)),
+    (["logger=csv"], lambda r: (r.run_dir / "logs" / "metrics.csv").stat().st_size > 0),
+    (["logger=tensorboard"], lambda r: any((r.run_dir / "logs").rglob("events.out.tfevents.*"))),
+    (["trainer=cpu"], lambda r: r.trainer.accelerator.__class__.__name__ == "CPUAccelerator"),
+    (["data=synthetic_regression", "model=rnn"], lambda r: "test/mse" in r.metrics),
 ]
 
 
-@pytest.mark.parametrize("overrides", TRAINABLE, ids=[" ".join(o) for o in TRAINABLE])
-def test_each_trainable_option_fits_one_batch(train_in_process, overrides):
+@pytest.mark.parametrize(
+    ("overrides", "took_effect"), TRAINABLE, ids=[" ".join(o) for o, _ in TRAINABLE]
+)
+def test_each_trainable_option_fits_one_batch(
+    train_in_process, monkeypatch, overrides, took_effect
+):
+    from types import SimpleNamespace
+
+    from lightning_app.models.module import LitModel
+
+    seen = SimpleNamespace()
+    configure = LitModel.configure_optimizers
+
+    def spy(module):  # what the fit really built: optimizer, schedule, trainer, network
+        out = configure(module)
+        seen.module, seen.trainer = module, module.trainer
+        seen.optimizer = out["optimizer"] if isinstance(out, dict) else out
+        seen.scheduler = out["lr_scheduler"]["scheduler"] if isinstance(out, dict) else None
+        seen.cfg_lr = seen.optimizer.param_groups[0]["lr"]
+        return out
+
+    monkeypatch.setattr(LitModel, "configure_optimizers", spy)
     run_dir, _ = train_in_process(
         [
             *overrides,
@@ -102,3 +156,6 @@ def test_each_trainable_option_fits_one_batch(train_in_process, overrides):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["fit/steps"] == 1
     assert all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test/"))
+    seen.run_dir, seen.metrics = run_dir, metrics
+    seen.prep = json.loads((run_dir / "preprocessing.json").read_text())
+    assert took_effect(seen), overrides
