@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import subprocess
@@ -22,16 +24,23 @@ def pytest_configure(config):
 
     torch.set_num_threads(1)
     if torch.get_num_interop_threads() != 1:
-        try:
+        # fixed for good once parallel work has run in this process
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(1)
-        except RuntimeError:  # already fixed once parallel work has run in this process
-            pass
 
 
 def chance_bound(n: int, p: float, z: float = 3.0) -> float:
     """The accuracy a guesser that is right with probability ``p`` stays under on ``n`` cases
     (its binomial mean plus ``z`` standard deviations): a model that learnt must beat it."""
     return p + z * math.sqrt(p * (1.0 - p) / n)
+
+
+def majority_bound(run_dir: Path, z: float = 3.0) -> float:
+    """:func:`chance_bound` of always answering the test split's most common class."""
+    counts = json.loads((run_dir / "preprocessing.json").read_text())["report"]["class_counts"]
+    n = sum(counts["test"])
+    return chance_bound(n, max(counts["test"]) / n, z)
+
 
 # A run that trains in about a second: small generated data, 2 epochs, nothing optional.
 TINY = [

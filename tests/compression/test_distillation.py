@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from lightning_app.compression.distillation import distillation_loss
 from lightning_app.errors import CompressionError, ConfigError
+from tests.conftest import majority_bound
 from tests.deployment.conftest import train_run
 
 
@@ -34,12 +35,14 @@ def test_student_learns_from_a_teacher_run_and_is_compared_with_itself_alone(tmp
             "compression=distill",
             f"compression.distill.teacher={teacher}",
             "model.hidden_sizes=[8]",
-            "trainer.max_epochs=3",
+            # long enough for the small student to learn (3 epochs left it at chance)
+            "trainer.max_epochs=6",
+            "optimizer.lr=0.01",
         ],
     )
     metrics = json.loads((student / "metrics.json").read_text())
-    for who in ("teacher", "student", "student_alone"):
-        assert 0.0 <= metrics[f"distill/{who}/test_acc"] <= 1.0
+    for who in ("teacher", "student", "student_alone"):  # each learnt: beats the majority class
+        assert metrics[f"distill/{who}/test_acc"] > majority_bound(student), who
     assert metrics["distill/student/params"] < metrics["distill/teacher/params"]
     assert metrics["distill/student/params"] == metrics["distill/student_alone/params"]
     assert metrics["distill/student/test_acc"] == pytest.approx(metrics["test/acc"])

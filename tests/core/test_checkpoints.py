@@ -81,3 +81,47 @@ def test_without_hard_links_last_is_written_as_usual(train_in_process, monkeypat
     last, _ = _state(ckpt / "last.ckpt")
     assert last["global_step"] == metrics["fit/steps"]
     assert not list(ckpt.glob(".*"))
+
+
+def test_resume_keeps_the_early_stopping_state(tmp_path, monkeypatch):
+    """A resumed run stops where the uninterrupted one did: patience counts the epochs before
+    the interruption (a fresh EarlyStopping would wait `patience` more epochs)."""
+    from lightning_app.train import train
+    from tests.conftest import TINY, compose
+
+    # No epoch can improve by 2.0: the first epoch sets the best score, patience 3 stops at 4.
+    stopping = [
+        "callbacks=default",
+        "~callbacks.lr_monitor",
+        "~callbacks.progress_bar",
+        "~callbacks.model_summary",
+        "callbacks.early_stopping.patience=3",
+        "callbacks.early_stopping.min_delta=2.0",
+        "deployment=none",
+    ]
+
+    from lightning_app.models.module import LitModel
+
+    epochs_run = []  # epochs each fit trains itself (a resumed fit skips the finished ones)
+    start = LitModel.on_train_epoch_start
+    monkeypatch.setattr(
+        LitModel, "on_train_epoch_start", lambda m: (epochs_run.append(1), start(m))[1]
+    )
+
+    def fit(run_dir, epochs, resume=None):
+        epochs_run.clear()
+        extra = [f"resume={resume}"] if resume else []
+        cfg = compose(
+            "train",
+            [*TINY, *stopping, f"trainer.max_epochs={epochs}", *extra, f"paths.run_dir={run_dir}"],
+        )
+        train(cfg)
+        return json.loads((run_dir / "metrics.json").read_text())
+
+    whole = fit(tmp_path / "whole", 10)
+    assert whole["fit/epochs"] == 4  # 1 + patience
+    cut = tmp_path / "cut"
+    assert fit(cut, 2)["fit/epochs"] == 2  # interrupted after 2 epochs, last.ckpt written
+    resumed = fit(cut, 10, resume=cut)
+    assert len(epochs_run) == 2  # epochs 3 and 4: the patience counted epochs 1 and 2 too
+    assert resumed["fit/epochs"] == whole["fit/epochs"]

@@ -11,6 +11,7 @@ import torch
 from lightning_app.errors import ConfigError
 from lightning_app.models.module import NonFiniteLossError
 from lightning_app.training.loading import load_model
+from tests.conftest import majority_bound
 
 
 def test_train_writes_the_run_directory(train_in_process):
@@ -19,7 +20,8 @@ def test_train_writes_the_run_directory(train_in_process):
     assert {"test/acc", "test/f1", "test/loss", "best/val/acc", "fit/epochs"} <= metrics.keys()
     assert metrics["fit/epochs"] == 2
     assert best == pytest.approx(metrics["best/val/acc"])
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    # 2 epochs: learnt, though not to the full (the learning test below trains longer)
+    assert metrics["test/acc"] > majority_bound(run_dir, z=2.0)
     assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (
         run_dir / "checkpoints" / "last.ckpt"
     ).is_file()

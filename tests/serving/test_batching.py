@@ -21,9 +21,11 @@ class Model:
         self.delay, self.fail = delay, fail
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # set once a model call has begun
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        self.gate.wait(5)
+        self.entered.set()
+        self.gate.wait(30)
         self.sizes.append(len(x))
         if self.fail:
             raise RuntimeError("model failed")
@@ -34,6 +36,14 @@ class Model:
 
 def _run(coro):
     return asyncio.run(coro)
+
+
+async def _until(event: threading.Event, timeout: float = 30.0) -> None:
+    """Yield to the loop until ``event`` is set (polling, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set():
+        assert time.monotonic() < deadline, "the condition never came"
+        await asyncio.sleep(0.001)
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_rows():
@@ -93,7 +103,7 @@ def test_a_full_queue_refuses_with_503_and_the_rest_still_complete():
         batcher = MicroBatcher(model, max_batch_size=2, max_wait_s=0.0, max_queue=4)
         await batcher.start()
         first = asyncio.ensure_future(batcher.submit(np.ones((2, 2))))
-        await asyncio.sleep(0.05)  # the first batch is now running (blocked)
+        await _until(model.entered)  # the first batch is now running (blocked)
         queued = [asyncio.ensure_future(batcher.submit(np.ones((2, 2)))) for _ in range(2)]
         await asyncio.sleep(0)
         with pytest.raises(RequestError) as err:
@@ -152,7 +162,7 @@ def test_a_request_that_gave_up_is_dropped_from_its_batch():
         batcher = MicroBatcher(model, max_batch_size=8, max_wait_s=0.0)
         await batcher.start()
         first = asyncio.ensure_future(batcher.submit(np.ones((1, 2))))
-        await asyncio.sleep(0.05)
+        await _until(model.entered)  # the first batch is running (blocked)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(batcher.submit(np.ones((3, 2))), 0.01)
         kept = asyncio.ensure_future(batcher.submit(np.ones((2, 2))))
@@ -164,7 +174,13 @@ def test_a_request_that_gave_up_is_dropped_from_its_batch():
     assert model.sizes == [1, 2]
 
 
-@pytest.mark.parametrize(("burn_s", "inline"), [(0.0, True), (0.004, False)])
+# The threshold is CPU time; a call's wall time may reach 10x it before it leaves the loop. A
+# 20 ms threshold keeps a trivial call inline even when a busy machine preempts it, and a call
+# that burns 4x the threshold in CPU goes to the thread on any machine.
+INLINE_S = 0.02
+
+
+@pytest.mark.parametrize(("burn_s", "inline"), [(0.0, True), (4 * INLINE_S, False)])
 def test_cheap_model_calls_run_on_the_loop_and_costly_ones_on_the_worker_thread(burn_s, inline):
     threads: list[int] = []
 
@@ -176,7 +192,7 @@ def test_cheap_model_calls_run_on_the_loop_and_costly_ones_on_the_worker_thread(
         return {"logits": x}
 
     async def main():
-        batcher = MicroBatcher(model, max_batch_size=1, max_wait_s=0.0, inline_s=0.001)
+        batcher = MicroBatcher(model, max_batch_size=1, max_wait_s=0.0, inline_s=INLINE_S)
         await batcher.start()
         for _ in range(12):
             await batcher.submit(np.ones((1, 2)))

@@ -45,12 +45,41 @@ def _metrics_add_up_over_workers(server, workers: int) -> None:
         assert (
             httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).status_code == 200
         )
-    time.sleep(1.5)  # every worker publishes its counts once a second
-    text = httpx.get(f"{server.url}/metrics").text
-    assert re.search(rf"^lapp_workers {workers}$", text, re.M), text
-    assert re.search(
-        r'^lapp_requests_total\{method="POST",path="/predict",status="200"\} 12$', text, re.M
-    ), text
+    # Every worker publishes its counts about once a second: poll until they add up.
+    wanted = [
+        rf"^lapp_workers {workers}$",
+        r'^lapp_requests_total\{method="POST",path="/predict",status="200"\} 12$',
+    ]
+    text = _poll(
+        lambda: httpx.get(f"{server.url}/metrics").text,
+        lambda t: all(re.search(w, t, re.M) for w in wanted),
+    )
+    assert all(re.search(w, text, re.M) for w in wanted), text
+
+
+def _poll(read, done, timeout: float = 20.0, every: float = 0.05):
+    """Call ``read`` until ``done(value)`` or ``timeout`` seconds; returns the last value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(every)
+        value = read()
+    return value
+
+
+def _accepted(server, sock: socket.socket) -> bool:
+    """Whether a server process holds the connection of ``sock`` (it has accepted it)."""
+    port = sock.getsockname()[1]
+    procs = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children(True)]
+    for proc in procs:
+        try:
+            # net_connections since psutil 6, connections before
+            conns = getattr(proc, "net_connections", None) or proc.connections
+            if any(c.raddr and c.raddr.port == port for c in conns("tcp")):
+                return True
+        except psutil.Error:
+            continue
+    return False
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
@@ -67,19 +96,25 @@ def test_signal_finishes_in_flight_requests_and_leaves_no_process(
         _metrics_add_up_over_workers(server, workers)
     body = json.dumps({"instances": [[0.5] * 8]}).encode()
     in_flight = _partial_request(server.url, body)
-    time.sleep(0.3)  # the server has read the headers
+    assert _poll(lambda: _accepted(server, in_flight), bool), "the server never accepted"
     server.proc.send_signal(sig)
-    time.sleep(0.5)  # shutdown has begun: no new connections ...
+    # Shutdown has begun in every worker (uvicorn logs it; the listening socket may stay open
+    # in the supervisor until its workers are done): no new connections ...
+    assert _poll(lambda: server.output.count("Shutting down") >= workers, bool), server.output[
+        -2000:
+    ]
     status, answer = _finish(in_flight, body)  # ... but the in-flight request completes
     assert status == 200 and len(answer["predictions"]) == 1
     assert server.stop(sig) == 0, server.output[-2000:]
-    time.sleep(0.2)
-    alive = [
-        pid
-        for pid in family
-        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert alive == [], server.output[-2000:]
+
+    def alive():
+        return [
+            pid
+            for pid in family
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+
+    assert _poll(alive, lambda pids: pids == [], timeout=10) == [], server.output[-2000:]
     assert "server stopped" in server.output
 
 
