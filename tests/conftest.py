@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,50 @@ def train_in_process(tmp_path):
         return run_dir, value
 
     return _train
+
+
+@dataclass
+class CliResult:
+    """What `lapp` answered: the same fields as a finished subprocess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def lapp_main(tmp_path, monkeypatch, capfd):
+    """Run `lapp ARGS` in this process through the CLI's own ``main`` (cwd = tmp_path).
+
+    For error paths and other answers that come before any training: the same code as the
+    console script, without the seconds a new process spends importing torch and Hydra.
+    """
+    import logging
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lightning_app import cli
+
+    def _run(args: list[str], env: dict[str, str] | None = None) -> CliResult:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("LAPP_OUTPUT_DIR", str(tmp_path / "outputs"))
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "argv", ["lapp", *args])
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        capfd.readouterr()
+        code = 0
+        try:
+            cli.main(list(args))
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        finally:
+            GlobalHydra.instance().clear()
+            root.handlers[:] = handlers  # Hydra's job logging stays out of later tests
+            root.setLevel(level)
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return _run

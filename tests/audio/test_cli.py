@@ -43,7 +43,8 @@ def test_train_serve_predict(keyword_dir, tmp_path):
         )
         assert bad.status_code == 422 and "not readable audio" in bad.json()["error"]["message"]
     finally:
-        assert server.stop() == 0
+        stopped = server.stop()  # an assert here would hide a failure of the block above
+    assert stopped == 0, server.output[-2000:]
 
     out = tmp_path / "preds.csv"
     pred = run_lapp(

@@ -29,8 +29,8 @@ def test_help_and_cfg_job_do_not_train(tmp_path):
     assert usage.returncode == 2 and "stages:" in usage.stdout
 
 
-def test_unknown_stage(tmp_path):
-    out = run_lapp(["trian"], tmp_path)
+def test_unknown_stage(lapp_main):
+    out = lapp_main(["trian"])
     assert out.returncode == 2 and "unknown stage 'trian'" in out.stderr and "train" in out.stderr
 
 
@@ -103,8 +103,8 @@ def test_multirun_over_every_debug_preset(tmp_path):
         ("data.split.val=0.9", ["data.split.val + data.split.test", "must be < 1"]),
     ],
 )
-def test_bad_config_gives_a_clear_error_without_traceback(tmp_path, override, expected):
-    out = run_lapp(["train", override], tmp_path, timeout=60)
+def test_bad_config_gives_a_clear_error_without_traceback(lapp_main, tmp_path, override, expected):
+    out = lapp_main(["train", override])
     assert out.returncode != 0
     for text in expected:
         assert text in out.stderr, out.stderr
@@ -118,8 +118,8 @@ def test_full_error_env_shows_the_traceback(tmp_path):
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 
-def test_eval_of_a_missing_run_dir(tmp_path):
-    out = run_lapp(["eval", f"run_dir={tmp_path / 'nope'}"], tmp_path, timeout=60)
+def test_eval_of_a_missing_run_dir(lapp_main, tmp_path):
+    out = lapp_main(["eval", f"run_dir={tmp_path / 'nope'}"])
     assert out.returncode == 2
     assert "run directory not found" in out.stderr and "nope" in out.stderr
 
@@ -164,8 +164,8 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert b["test/loss"] == pytest.approx(a["test/loss"], abs=1e-6)
 
 
-def test_resume_of_a_non_run_dir(tmp_path):
-    out = run_lapp(["train", f"resume={tmp_path}"], tmp_path, timeout=60)
+def test_resume_of_a_non_run_dir(lapp_main, tmp_path):
+    out = lapp_main(["train", f"resume={tmp_path}"])
     assert out.returncode == 2 and "overrides.yaml not found" in out.stderr
 
 
@@ -206,11 +206,11 @@ def test_user_model_config_outside_the_project(tmp_path):
     assert _metrics(run_dir)["test/acc"] > 0.3
 
 
-def test_stage_help_lists_groups_and_marks_choices(tmp_path):
-    out = run_lapp(["train", "model=cnn", "--help"], tmp_path, timeout=60)
+def test_stage_help_lists_groups_and_marks_choices(lapp_main):
+    out = lapp_main(["train", "model=cnn", "--help"])
     assert out.returncode == 0, out.stderr
     assert "  model: cnn*, mlp, rnn, transformer" in out.stdout
     assert "schema/" not in out.stdout
     assert "lightning_app.models.cnn.CNN" in out.stdout
-    bad = run_lapp(["train", "model=nope", "--help"], tmp_path, timeout=60)
+    bad = lapp_main(["train", "model=nope", "--help"])
     assert bad.returncode == 2 and "model/nope" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lightning_app.runs import read_json
-from tests.conftest import compose, majority_bound, run_lapp
+from tests.conftest import compose, majority_bound
 from tests.data.conftest import QUICK, messy_frame, text_frame, write_idx_set
 
 
@@ -120,15 +120,9 @@ def test_fashion_mnist_cnn_composes_with_image_augmentation():
     assert cfg.augmentation.hflip and cfg.model._target_.endswith("CNN")
 
 
-def test_cli_reports_bad_data_without_a_traceback(tmp_path):
-    result = run_lapp(
-        [
-            "train",
-            "data=csv",
-            f"data.source.path={tmp_path / 'absent.csv'}",
-            "data.source.target=y",
-        ],
-        tmp_path,
+def test_cli_reports_bad_data_without_a_traceback(lapp_main, tmp_path):
+    result = lapp_main(
+        ["train", "data=csv", f"data.source.path={tmp_path / 'absent.csv'}", "data.source.target=y"]
     )
     assert result.returncode != 0
     assert (
