@@ -73,14 +73,16 @@ def test_categorical_columns_are_encoded_as_in_training(table_run):
     )
     assert {p["label"] for p in preds} <= {"no", "yes"}
     # An unseen category goes to the unknown bucket; a missing one gets the training fill.
-    assert (
-        len(
-            _predict(
-                service, {"instances": [{"age": 30, "city": "Berlin"}, {"age": None, "city": None}]}
-            )
-        )
-        == 2
-    )
+    body = {"instances": [{"age": 30, "city": "Berlin"}, {"age": None, "city": "Paris"}]}
+    x, _, _ = service.parse_request(json.dumps(body).encode())
+    assert x[0, 1:].tolist() == [0, 0, 0, 1]  # Lyon, Nice, Paris, unknown
+    assert x[1, 1:].tolist() == [0, 0, 1, 0] and np.isnan(x[1, 0])
+    assert len(_predict(service, body)) == 2
+    fill = json.loads((table_run / "preprocessing.json").read_text())["feature_transform"]["fill"]
+    filled = x[1:2].copy()
+    filled[0, 0] = fill[0]  # the training median/mean of age, in raw units
+    for key, value in service.model.run(x[1:2]).items():
+        np.testing.assert_allclose(value, service.model.run(filled)[key], rtol=1e-6, atol=1e-6)
     # The encoded feature vector itself is accepted too.
     width = service.model.input_shape[0]
     assert len(_predict(service, {"instances": [[0.0] * width]})) == 1
