@@ -126,5 +126,8 @@ def test_training_batches_only(keyword_dir):
     assert torch.equal(x_val, stored_val[: len(x_val)])
     stored_train, _ = dm.split_tensors("train")
     plain = stored_train[index]  # the same clips, as the source computed them
-    changed = (x_train - plain).abs().flatten(1).amax(1) > 1e-4
-    assert changed.float().mean() >= 0.5, changed  # most clips of the batch are augmented
+    # Without augmentation the two feature paths differ by float rounding only (~0.1% of the
+    # features' range); an augmented clip differs by a good part of it.
+    diff = (x_train - plain).abs().flatten(1).amax(1)
+    changed = diff > 0.01 * plain.abs().amax()
+    assert changed.float().mean() >= 0.5, diff  # most clips of the batch are augmented
