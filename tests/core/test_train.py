@@ -90,6 +90,12 @@ def _minmax_of_train(run):  # minmax maps the training split onto [0, 1]
     return bool(z.min().abs() < 1e-5 and (z.max() - 1).abs() < 1e-5)
 
 
+def _robust_of_train(run):  # robust centres each training feature on its median
+    x, _ = run.trainer.datamodule.split_tensors("train")
+    z = run.module.transform(x)
+    return bool(z.median(dim=0).values.abs().max() < 0.05)
+
+
 # Each option with what shows that it took effect (not only that the fit ran).
 TRAINABLE = [
     (["model=mlp"], lambda r: _net(r) == "MLP"),
@@ -115,6 +121,11 @@ TRAINABLE = [
     ),
     (["preprocessing=minmax"], lambda r: _scaled(r) and _minmax_of_train(r)),
     (["preprocessing=none"], lambda r: not _scaled(r)),
+    (["preprocessing=robust"], lambda r: _scaled(r) and _robust_of_train(r)),
+    (
+        ["augmentation=tabular"],
+        lambda r: type(r.trainer.datamodule.augment).__name__ == "TabularAugment",
+    ),
     # lr_monitor is skipped without a logger (TINY has logger=none)
     (["callbacks=default"], lambda r: {"EarlyStopping", "ModelSummary"} <= _callbacks(r)),
     (["logger=csv"], lambda r: (r.run_dir / "logs" / "metrics.csv").stat().st_size > 0),
@@ -161,3 +172,17 @@ def test_each_trainable_option_fits_one_batch(
     seen.run_dir, seen.metrics = run_dir, metrics
     seen.prep = json.loads((run_dir / "preprocessing.json").read_text())
     assert took_effect(seen), overrides
+
+
+def test_mlflow_logger_records_the_run(train_in_process):
+    """logger=mlflow writes the per-epoch metrics of the run to its file store."""
+    pytest.importorskip("mlflow", reason="the mlflow extra (lapp-ml[mlflow]) is not installed")
+    from mlflow.tracking import MlflowClient
+
+    run_dir, _ = train_in_process(["logger=mlflow", "deployment=none"])
+    client = MlflowClient(tracking_uri=f"file:{run_dir / 'mlruns'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert "val/acc" in run.data.metrics and "train/loss" in run.data.metrics
+    history = client.get_metric_history(run.info.run_id, "val/acc")
+    assert len(history) == 2  # one value per epoch (TINY trains 2)

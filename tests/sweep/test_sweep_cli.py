@@ -191,3 +191,32 @@ def test_a_batch_with_a_trial_that_does_not_compose_runs_the_others_again(tmp_pa
     assert "another trial of its batch did not compose" in rows[0]["reason"]
     assert "do not compose" in rows[1]["reason"]
     assert read_results(sweep_dir)["trials"]["finished"] == 2
+
+
+def test_grid_runs_each_combination_once_and_constraints_decide_the_best(tmp_path):
+    sweep_dir = write_preset(
+        tmp_path,
+        "grid",
+        {
+            "n_trials": 10,  # more than the grid holds: the grid ends the sweep
+            "sampler": {"name": "grid", "seed": 0},
+            "objectives": [{"metric": "best/val/acc", "direction": "maximize"}],
+            # 2-epoch trials are infeasible, however well they score
+            "constraints": [{"metric": "fit/epochs", "max": 1}],
+            "params": {
+                "trainer.max_epochs": "choice(1, 2)",
+                "optimizer.lr": "choice(0.001, 0.01)",
+            },
+        },
+    )
+    args = [a for a in sweep_args(tmp_path, "grid") if not a.startswith("trainer.max_epochs")]
+    proc = run_lapp(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_trials(sweep_dir)
+    combos = sorted((r["trainer.max_epochs"], r["optimizer.lr"]) for r in rows)
+    assert combos == [("1", "0.001"), ("1", "0.01"), ("2", "0.001"), ("2", "0.01")]
+    assert {r["state"] for r in rows} == {"COMPLETE"}
+    best = read_results(sweep_dir)["best"]
+    assert str(best["params"]["trainer.max_epochs"]) == "1"
+    feasible = [r for r in rows if r["trainer.max_epochs"] == "1"]
+    assert best["value"] == max(float(r["best/val/acc"]) for r in feasible)
