@@ -164,3 +164,23 @@ def lapp_main(tmp_path, monkeypatch, capfd):
         return CliResult(code, out, err)
 
     return _run
+
+
+def shared_dir(tmp_path_factory, name: str, build) -> Path:
+    """A directory ``build(path)`` fills once per test session, whichever xdist worker asks
+    first; the other workers wait on a file lock and reuse it (tests only read it)."""
+    import shutil
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above every worker's own
+    target, built = root / f"shared-{name}", root / f"shared-{name}.built"
+    with FileLock(str(target) + ".lock"):
+        if not built.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            build(target)
+            built.touch()
+    return target

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio.synth import write_dataset
-from tests.conftest import compose
+from tests.conftest import compose, shared_dir
 
 RATE, SECONDS = 8000, 0.5
 
@@ -40,30 +40,35 @@ def audio_overrides(root: Path, *extra: str) -> list[str]:
 def keyword_dir(tmp_path_factory) -> Path:
     """4 classes (rising and falling chirps, low and high tones) x 20 noisy recordings, some
     at 16 kHz, in stereo, as FLAC, shorter or longer than the clip."""
-    return write_dataset(
-        tmp_path_factory.mktemp("keywords"), per_class=20, rate=RATE, seconds=SECONDS, mixed=True
+    return shared_dir(
+        tmp_path_factory,
+        "keywords",
+        lambda root: write_dataset(root, per_class=20, rate=RATE, seconds=SECONDS, mixed=True),
     )
 
 
 @pytest.fixture(scope="session")
 def keyword_run(keyword_dir, tmp_path_factory) -> Path:
     """`lapp train experiment=keywords_cnn` on the generated set, exported to model.onnx."""
-    from lightning_app.train import train
 
-    run_dir = tmp_path_factory.mktemp("keyword_run") / "run"
-    cfg = compose(
-        "train",
-        [
-            *FAST,
-            "experiment=keywords_cnn",
-            *audio_overrides(keyword_dir),
-            "data.loader.batch_size=16",
-            "trainer.max_epochs=12",
-            # Waveform augmentation and time masks stay on; a frequency mask can erase a pure
-            # tone (one band) and with it the label, which broadband speech does not suffer.
-            "augmentation.freq_masks=0",
-            f"paths.run_dir={run_dir}",
-        ],
-    )
-    train(cfg)
-    return run_dir
+    def build(root: Path) -> None:
+        from lightning_app.train import train
+
+        cfg = compose(
+            "train",
+            [
+                *FAST,
+                "experiment=keywords_cnn",
+                *audio_overrides(keyword_dir),
+                "data.loader.batch_size=16",
+                "trainer.max_epochs=12",
+                # Waveform augmentation and time masks stay on; a frequency mask can erase a
+                # pure tone (one band) and with it the label, which broadband speech does not
+                # suffer.
+                "augmentation.freq_masks=0",
+                f"paths.run_dir={root / 'run'}",
+            ],
+        )
+        train(cfg)
+
+    return shared_dir(tmp_path_factory, "keyword_run", build) / "run"

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TINY, compose, lapp_env
+from tests.conftest import TINY, compose, lapp_env, shared_dir
 
 START_TIMEOUT = 60.0
 
@@ -22,10 +22,13 @@ START_TIMEOUT = 60.0
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """`lapp train` (tiny synthetic tabular data, 8 named features, 3 classes) with its model.onnx."""
-    from lightning_app.train import train
 
-    run_dir = tmp_path_factory.mktemp("served") / "run"
-    train(compose("train", [*TINY, "deployment=onnx", f"paths.run_dir={run_dir}"]))
+    def build(root: Path) -> None:
+        from lightning_app.train import train
+
+        train(compose("train", [*TINY, "deployment=onnx", f"paths.run_dir={root / 'run'}"]))
+
+    run_dir = shared_dir(tmp_path_factory, "served", build) / "run"
     assert (run_dir / "model.onnx").is_file(), "the deployment stage wrote no model.onnx"
     return run_dir
 
