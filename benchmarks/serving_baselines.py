@@ -109,7 +109,7 @@ if ls is not None:
 
 
 def serve_litserve(run_dir: Path, port: int, batch: int) -> None:
-    from lightning_app.deployment.served_model import OnnxModel
+    from lightning_app.serving.served_model import OnnxModel
 
     info = OnnxModel(run_dir / "model.onnx").info
     api = OnnxAPI(

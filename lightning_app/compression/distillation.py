@@ -134,7 +134,7 @@ def compare_with_student_alone(cfg: Any, datamodule: Any, student: nn.Module) ->
     import pytorch_lightning as pl
 
     from lightning_app import build
-    from lightning_app.deployment import benchmark as bench
+    from lightning_app.export import benchmark as bench
 
     spec = datamodule.prepare()
     x_test, y_test = (t.numpy() for t in datamodule.split_tensors("test"))

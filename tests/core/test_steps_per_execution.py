@@ -19,7 +19,7 @@ DIGITS_SHORT = ["trainer.max_epochs=3", "deployment=none", "logger=none"]
 
 
 def _fit(tmp_path, name: str, overrides: list[str]):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path / name
     train(compose("train", [*DIGITS_SHORT, *overrides, f"paths.run_dir={run_dir}"]))
@@ -196,7 +196,7 @@ def test_each_batch_of_a_group_is_augmented_on_its_own(tmp_path):
 
 @pytest.mark.parametrize("first, then", [(1, "auto"), ("auto", 1)])
 def test_resume_in_the_other_mode_keeps_counting_steps(tmp_path, first, then):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path / "run"
     base = ["deployment=none", "logger=none", f"paths.run_dir={run_dir}"]

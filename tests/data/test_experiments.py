@@ -12,7 +12,7 @@ from tests.data.conftest import QUICK, messy_frame, text_frame, write_idx_set
 
 
 def train(tmp_path, overrides):
-    from lightning_app.train import train as train_task
+    from lightning_app.recipes.train import train as train_task
 
     run_dir = tmp_path / "run"
     cfg = compose("train", [*overrides, *QUICK, f"paths.run_dir={run_dir}"])
@@ -53,7 +53,7 @@ def test_mnist_mlp_runs_end_to_end_on_generated_idx_files(tmp_path):
 
 
 def test_csv_experiment_and_eval_reuse_the_fitted_preprocessing(tmp_path):
-    from lightning_app.evaluate import evaluate
+    from lightning_app.recipes.evaluate import evaluate
 
     path = tmp_path / "t.csv"
     messy_frame(n=400).to_csv(path, index=False)

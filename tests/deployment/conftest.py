@@ -13,7 +13,7 @@ from tests.conftest import TINY, compose
 
 def train_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Path:
     """Train TINY (+ overrides) in this process into ``run_dir``; save the config as `lapp train` does."""
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     cfg = compose("train", [*TINY, *overrides, f"paths.run_dir={run_dir}"])
     train(cfg)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_app.deployment import artifact as contract
+from lightning_app.export import artifact as contract
 
 REQUIRED_META = (
     contract.META_SPEC,

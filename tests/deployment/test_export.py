@@ -13,7 +13,7 @@ from tests.deployment.helpers import verify_artifacts
 
 
 def export_in_process(run_dir, *overrides):
-    from lightning_app.export import export
+    from lightning_app.recipes.export import export
 
     cfg = compose("export", [f"run_dir={run_dir}", "deployment.exporter=legacy", "deployment.benchmark.iterations=5",
                              "deployment.benchmark.warmup=1", "deployment.benchmark.throughput_iterations=1", *overrides])  # fmt: skip
@@ -51,7 +51,7 @@ def test_unstructured_pruning_after_training(run_copy):
 
 
 def test_parity_beyond_tolerance_fails_and_keeps_existing_artifacts(run_copy, monkeypatch):
-    from lightning_app.deployment import onnx_export
+    from lightning_app.export import onnx_export
 
     before = _snapshot(run_copy)
     real = onnx_export.torch_outputs

@@ -9,8 +9,9 @@ from torch import nn
 
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.transforms import FeatureTransform
-from lightning_app.deployment.artifact import INPUT_NAME, LOGITS_NAME, PROBS_NAME, read_metadata
-from lightning_app.deployment.onnx_export import (
+from lightning_app.errors import ExportError, ParityError
+from lightning_app.export.artifact import INPUT_NAME, LOGITS_NAME, PROBS_NAME, read_metadata
+from lightning_app.export.onnx_export import (
     check,
     check_parity,
     export_onnx,
@@ -18,8 +19,7 @@ from lightning_app.deployment.onnx_export import (
     torch_outputs,
     write_metadata,
 )
-from lightning_app.deployment.sessions import open_session, run_batches
-from lightning_app.errors import ExportError, ParityError
+from lightning_app.export.sessions import open_session, run_batches
 from lightning_app.models.cnn import CNN
 from lightning_app.models.mlp import MLP
 

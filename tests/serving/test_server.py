@@ -47,7 +47,7 @@ def test_predictions_match_lapp_eval(module_server, trained_run, tmp_path):
     import torch
 
     from lightning_app.build import build_datamodule
-    from lightning_app.evaluate import evaluate
+    from lightning_app.recipes.evaluate import evaluate
     from lightning_app.training.loading import load_model
     from tests.conftest import compose
 

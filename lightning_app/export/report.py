@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment import plots
-from lightning_app.deployment.artifact import artifact_path
+from lightning_app.export import plots
+from lightning_app.export.artifact import artifact_path
 from lightning_app.runs import atomic_write
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_app.deployment.artifact import INPUT_NAME, LOGITS_NAME
+from lightning_app.export.artifact import INPUT_NAME, LOGITS_NAME
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 

@@ -19,18 +19,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lightning_app.deployment.guard import Guard, error_response
-from lightning_app.deployment.schemas_http import (
+from lightning_app.errors import RequestError
+from lightning_app.serving.guard import Guard, error_response
+from lightning_app.serving.schemas_http import (
     ERROR_RESPONSES,
     Metadata,
     PredictResponse,
     Status,
     request_body_doc,
 )
-from lightning_app.deployment.served_model import OnnxModel
-from lightning_app.deployment.service import Service, every_second
-from lightning_app.deployment.settings import ServeSettings
-from lightning_app.errors import RequestError
+from lightning_app.serving.served_model import OnnxModel
+from lightning_app.serving.service import Service, every_second
+from lightning_app.serving.settings import ServeSettings
 
 log = logging.getLogger("lightning_app.serve")
 

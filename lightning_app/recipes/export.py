@@ -31,7 +31,7 @@ def export(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     from lightning_app.build import plain
-    from lightning_app.deployment.stage import deploy_run
+    from lightning_app.export.stage import deploy_run
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -5,7 +5,7 @@ Input rows take the forms `/predict` instances take: CSV/Parquet hold one column
 not kept), or a text column (text models); JSONL holds one instance per line, exactly as in a
 request; NPZ holds one array (``input`` or the only one). NPZ files are read without pickle.
 Audio models also read recordings: one audio file, or every audio file under a folder
-(:mod:`lightning_app.audio.requests`; the output gets a ``path`` column).
+(:mod:`lightning_app.serving.audio_requests`; the output gets a ``path`` column).
 Outputs are written atomically in the format of their extension.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.audio.requests import is_audio_input, read_audio_input
-from lightning_app.deployment.predict_io import InputParser
 from lightning_app.errors import DataError, RequestError
 from lightning_app.runs import atomic_write
+from lightning_app.serving.audio_requests import is_audio_input, read_audio_input
+from lightning_app.serving.predict_io import InputParser
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".npz")
 
@@ -118,7 +118,7 @@ def read_input(
         RequestError: a row the model cannot take (names the row and what is expected).
     """
     path = Path(path)
-    if is_audio_input(path):  # recordings (audio models): lightning_app.audio.requests
+    if is_audio_input(path):  # recordings (audio models): lightning_app.serving.audio_requests
         return read_audio_input(path, parser, keep)
     fmt = file_format(path, "input")
     if not path.is_file():

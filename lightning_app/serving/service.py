@@ -1,7 +1,7 @@
 """One worker's serving state and request logic: model, parser, batcher, metrics.
 
 :class:`Service` turns a ``POST /predict`` body into predictions (parse, validate, batch, run,
-format) and describes the model for ``GET /metadata``; :mod:`lightning_app.deployment.server`
+format) and describes the model for ``GET /metadata``; :mod:`lightning_app.serving.server`
 wires it to HTTP. Import cost: numpy, onnxruntime, starlette (no torch, no Lightning).
 """
 
@@ -17,16 +17,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lightning_app.audio.requests import is_upload, upload_payload
-from lightning_app.deployment.batching import MicroBatcher
-from lightning_app.deployment.guard import read_body
-from lightning_app.deployment.inputs import build_parser
-from lightning_app.deployment.predictions import format_predictions
-from lightning_app.deployment.schemas_http import REQUEST_KEYS
-from lightning_app.deployment.served_model import OnnxModel
-from lightning_app.deployment.server_metrics import ServerMetrics
-from lightning_app.deployment.settings import ServeSettings
 from lightning_app.errors import RequestError
+from lightning_app.serving.audio_requests import is_upload, upload_payload
+from lightning_app.serving.batching import MicroBatcher
+from lightning_app.serving.guard import read_body
+from lightning_app.serving.inputs import build_parser
+from lightning_app.serving.predictions import format_predictions
+from lightning_app.serving.schemas_http import REQUEST_KEYS
+from lightning_app.serving.served_model import OnnxModel
+from lightning_app.serving.server_metrics import ServerMetrics
+from lightning_app.serving.settings import ServeSettings
 
 log = logging.getLogger("lightning_app.serve")
 
@@ -58,7 +58,7 @@ class Service:
         """A raw body -> (input array, top_k, probabilities), or a 400/413/415/422 RequestError.
 
         Audio models also take uploads (a WAV body, or multipart/form-data files), with
-        ``top_k`` and ``probabilities`` in the ``query`` string (lightning_app.audio.requests).
+        ``top_k`` and ``probabilities`` in the ``query`` string (lightning_app.serving.audio_requests).
         """
         try:
             if is_upload(content_type, self.parser):

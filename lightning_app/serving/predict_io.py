@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.served_model import ModelInfo
 from lightning_app.errors import RequestError
+from lightning_app.serving.served_model import ModelInfo
 
 IMPUTING = ("mean", "median", "constant", "most_frequent")
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.predict_io import InputParser
 from lightning_app.errors import DataError, RequestError
+from lightning_app.serving.predict_io import InputParser
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 INSTANCE_KEYS = ("audio", "encoding", "sample_rate", "channels")

@@ -29,7 +29,7 @@ def deploy_after_training(
         The metrics added to ``metrics.json``.
     """
     from lightning_app.build import plain
-    from lightning_app.deployment.stage import deploy_run
+    from lightning_app.export.stage import deploy_run
     from lightning_app.runs import BEST_CKPT, LAST_CKPT, update_metrics
 
     compression = OmegaConf.create(plain(cfg.compression))

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.artifact import (
+from lightning_app.errors import ArtifactError, RunDirError
+from lightning_app.export.artifact import (
     INPUT_NAME,
     LOGITS_NAME,
     META_CONFIG_HASH,
@@ -25,7 +26,6 @@ from lightning_app.deployment.artifact import (
     PROBS_NAME,
     artifact_path,
 )
-from lightning_app.errors import ArtifactError, RunDirError
 
 ONNX_SUFFIX = ".onnx"
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
@@ -150,7 +150,7 @@ class OnnxModel:
         ):
             raise ArtifactError(
                 f"{self.path}: no valid '{META_SPEC}' metadata; serve artifacts exported by "
-                "`lapp train deployment=onnx` (see lightning_app/deployment/artifact.py)"
+                "`lapp train deployment=onnx` (see lightning_app/export/artifact.py)"
             )
         metrics = meta.get(META_METRICS)
         if not isinstance(metrics, dict) or not metrics:

@@ -1,7 +1,7 @@
 """Export any ``nn.Module`` to a self-contained ONNX artifact and verify it.
 
 The exported graph takes the **raw** input (the fitted preprocessing is the model's first
-layer) and returns the contract's outputs (see :mod:`lightning_app.deployment.artifact`):
+layer) and returns the contract's outputs (see :mod:`lightning_app.export.artifact`):
 ``logits`` and, for classification, ``probs``. Weights are stored inside the file.
 """
 
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from lightning_app.data.spec import DataSpec
-from lightning_app.deployment.artifact import INPUT_NAME, LOGITS_NAME, PROBS_NAME
 from lightning_app.errors import ExportError, ParityError
+from lightning_app.export.artifact import INPUT_NAME, LOGITS_NAME, PROBS_NAME
 
 EXPORTERS = ("dynamo", "legacy")
 # Op names in the exporters' messages: dynamo ("OpOverload(op='aten.kthvalue'") and legacy

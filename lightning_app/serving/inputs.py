@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.predict_io import InputParser
-from lightning_app.deployment.served_model import OnnxModel
 from lightning_app.errors import ArtifactError, DataError, RequestError
+from lightning_app.serving.predict_io import InputParser
+from lightning_app.serving.served_model import OnnxModel
 
 
 class TextEncoder:
@@ -68,7 +68,7 @@ def build_parser(model: OnnxModel) -> InputParser:
     pre = model.info.preprocessing
     try:
         if pre.get("audio"):  # recordings in, the training features out (lightning_app.audio)
-            from lightning_app.audio.requests import AudioInputParser
+            from lightning_app.serving.audio_requests import AudioInputParser
 
             return AudioInputParser(model.info, model.input_dtype, model.input_shape, pre["audio"])
         text = TextEncoder(pre["tokenizer"]) if pre.get("tokenizer") else None

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.artifact import INPUT_NAME
 from lightning_app.errors import ExportError
+from lightning_app.export.artifact import INPUT_NAME
 
 
 def open_session(path: str | Path, threads: int = 1) -> Any:

@@ -18,12 +18,12 @@ import sys
 import tempfile
 from typing import Any
 
-from lightning_app.deployment.served_model import OnnxModel
-from lightning_app.deployment.settings import ENV_SETTINGS, ServeSettings
 from lightning_app.errors import LappError
+from lightning_app.serving.served_model import OnnxModel
+from lightning_app.serving.settings import ENV_SETTINGS, ServeSettings
 
 log = logging.getLogger("lightning_app.serve")
-APP_FACTORY = "lightning_app.deployment.server:app_from_env"
+APP_FACTORY = "lightning_app.serving.server:app_from_env"
 
 
 class ServeError(LappError):
@@ -102,7 +102,7 @@ def run_server(settings: ServeSettings, model: OnnxModel) -> None:
 def _run_single(settings: ServeSettings, model: OnnxModel, sock: socket.socket) -> None:
     import uvicorn
 
-    from lightning_app.deployment.server import create_app
+    from lightning_app.serving.server import create_app
 
     server = uvicorn.Server(_uvicorn_config(create_app(settings, model), settings, factory=False))
     server.run(sockets=[sock])

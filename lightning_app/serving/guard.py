@@ -73,7 +73,7 @@ class Guard:
 
     Args:
         app: the FastAPI app.
-        service: the worker's :class:`lightning_app.deployment.service.Service`.
+        service: the worker's :class:`lightning_app.serving.service.Service`.
     """
 
     def __init__(self, app: Any, service: Any):

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_app.deployment import artifact as contract
-from lightning_app.deployment import benchmark as bench
-from lightning_app.deployment import onnx_export as ox
-from lightning_app.deployment.sessions import open_session, run_batches
 from lightning_app.errors import ExportError
+from lightning_app.export import artifact as contract
+from lightning_app.export import benchmark as bench
+from lightning_app.export import onnx_export as ox
+from lightning_app.export.sessions import open_session, run_batches
 
 log = logging.getLogger("lightning_app.deploy")
 DEPLOY_PREFIX = "deploy/"
@@ -77,7 +77,7 @@ def deploy_run(
 
     from lightning_app.build import plain
     from lightning_app.compression.variants import float_variants
-    from lightning_app.deployment.report import write_report
+    from lightning_app.export.report import write_report
     from lightning_app.runs import find_checkpoint, read_json, write_json
     from lightning_app.training.loading import load_model
 

@@ -19,9 +19,9 @@ from lightning_app.entry import hydra_main, run_task
 
 
 def _check(cfg: DictConfig) -> None:
-    from lightning_app.audio.requests import is_audio_input
-    from lightning_app.deployment.batch_files import file_format
     from lightning_app.errors import ConfigError, DataError
+    from lightning_app.serving.audio_requests import is_audio_input
+    from lightning_app.serving.batch_files import file_format
 
     problems = []
     if not cfg.input:
@@ -53,10 +53,10 @@ def predict(cfg: DictConfig) -> int:
     """Predict every row of ``cfg.input`` into ``cfg.output``; returns the row count."""
     from tqdm import tqdm
 
-    from lightning_app.deployment.batch_files import read_input, write_output
-    from lightning_app.deployment.inputs import build_parser
-    from lightning_app.deployment.predictions import format_predictions, prediction_columns
-    from lightning_app.deployment.served_model import OnnxModel, resolve_artifact
+    from lightning_app.serving.batch_files import read_input, write_output
+    from lightning_app.serving.inputs import build_parser
+    from lightning_app.serving.predictions import format_predictions, prediction_columns
+    from lightning_app.serving.served_model import OnnxModel, resolve_artifact
 
     _check(cfg)
     model = OnnxModel(resolve_artifact(cfg.run_dir, cfg.artifact, cfg.variant), cfg.threads)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.served_model import ModelInfo
+from lightning_app.serving.served_model import ModelInfo
 
 
 def probabilities_of(outputs: dict[str, np.ndarray]) -> np.ndarray:

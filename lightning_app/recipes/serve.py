@@ -1,6 +1,6 @@
 """`lapp serve run_dir=DIR` (or `artifact=FILE.onnx`): an HTTP service over the exported model.
 
-Also `python -m lightning_app.serve [overrides]`. Imports no torch and no Lightning: the server
+Also `python -m lightning_app.recipes.serve [overrides]`. Imports no torch and no Lightning: the server
 needs ONNX Runtime, numpy and FastAPI only.
 """
 
@@ -14,9 +14,9 @@ from lightning_app.entry import hydra_main, run_task
 
 def serve(cfg: DictConfig) -> None:
     """Resolve and load the artifact, validate the server settings, serve until stopped."""
-    from lightning_app.deployment.launch import run_server
-    from lightning_app.deployment.served_model import OnnxModel, resolve_artifact
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.launch import run_server
+    from lightning_app.serving.served_model import OnnxModel, resolve_artifact
+    from lightning_app.serving.settings import ServeSettings
 
     path = resolve_artifact(cfg.run_dir, cfg.artifact, cfg.variant)
     settings = ServeSettings.from_config(cfg.serve, str(path.resolve()))
