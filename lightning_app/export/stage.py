@@ -1,7 +1,7 @@
-"""The deployment stage: compress, export, verify, measure and report a trained run.
+"""The export stage's pieces: export, verify and measure every variant of a trained run.
 
-Shared by `lapp train` (after the test step) and `lapp export` (on an existing run). The
-checkpoint is reloaded from the run directory, so both paths deploy the same thing. Artifacts
+The export recipe (:mod:`lightning_app.recipes.export`) sequences them, for `lapp train` (after
+the test step) and `lapp export` (on an existing run). Artifacts
 are built in a hidden staging directory inside the run and renamed into place only once all
 of them pass verification: a failure leaves the previous artifacts untouched.
 """
@@ -22,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_app.compression.pruning import sparsity_stats
+from lightning_app.compression.quantization import quantize_artifact
 from lightning_app.errors import ExportError
 from lightning_app.export import artifact as contract
 from lightning_app.export import benchmark as bench
 from lightning_app.export import onnx_export as ox
 from lightning_app.export.sessions import open_session, run_batches
+from lightning_app.runs import METRICS_FILE, PREPROCESSING_FILE, read_json, write_json
 
 log = logging.getLogger("lightning_app.deploy")
 DEPLOY_PREFIX = "deploy/"
@@ -49,90 +52,74 @@ def config_hash(hparams: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def deploy_run(
+def export_artifacts(
+    run_dir: Path,
+    loaded: Any,
+    variants: list[tuple[str, nn.Module, dict[str, Any]]],
     compression: Any,
     deployment: Any,
-    run_dir: Path,
-    checkpoint: str = "best",
-    datamodule: Any = None,
-    post_training: bool = True,
-    seed: int | None = None,
-) -> dict[str, float]:
-    """Compress and export the run's checkpoint, verify and measure each artifact, write the report.
+    datamodule: Any,
+    test: tuple[np.ndarray, np.ndarray],
+    seed: int | None,
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """Export, verify and measure every variant; rename the artifacts into ``run_dir`` at once.
 
     Args:
-        compression: the ``compression`` config.
+        run_dir: the run directory (gets ``model*.onnx``).
+        loaded: the run's :class:`~lightning_app.training.loading.LoadedModel`.
+        variants: ``[(variant, model, compression description)]``, ``fp32`` first.
+        compression: the ``compression`` config (its ``quantize`` node).
         deployment: the ``deployment`` config.
-        run_dir: a directory written by `lapp train`.
-        checkpoint: ``best`` or ``last``.
-        datamodule: the run's datamodule when already built (`lapp train`); rebuilt otherwise.
-        post_training: prune now, with fine-tuning (`lapp export`); False when pruning already
-            happened during training.
-        seed: seed of fine-tuning and calibration sampling.
+        datamodule: the run's prepared datamodule (training rows for static calibration).
+        test: the test split ``(x, y)`` (see :func:`verification_split`).
+        seed: seed of calibration sampling.
 
     Returns:
-        The ``deploy/...`` metrics also merged into ``metrics.json``.
+        The ``deploy/...`` metrics and the confusion matrix (classification) of the first artifact.
     """
-    from omegaconf import OmegaConf
+    x_test, y_test = test
+    artifacts = _build(run_dir, loaded, variants, compression, deployment, datamodule, x_test, seed)
+    return _commit(run_dir, artifacts, loaded, x_test, y_test, deployment)
 
-    from lightning_app.build import plain
-    from lightning_app.compression.variants import float_variants
-    from lightning_app.export.report import write_report
-    from lightning_app.runs import find_checkpoint, read_json, write_json
-    from lightning_app.training.loading import load_model
 
-    # Plain strings for enum choices (messages and metadata read "structured", not an Enum repr).
-    compression, deployment = (OmegaConf.create(plain(c)) for c in (compression, deployment))
-    loaded = load_model(find_checkpoint(run_dir, checkpoint))
-    datamodule = _datamodule(loaded, datamodule)
+def torch_confusion(
+    model: nn.Module, spec: Any, test: tuple[np.ndarray, np.ndarray], batch_size: int
+) -> np.ndarray | None:
+    """The confusion matrix of the torch model on the test split (None unless classification)."""
+    if spec.task != "classification":
+        return None
+    x_test, y_test = test
+    logits = bench.predict_all(bench.torch_predictor(model), x_test, batch_size)
+    return bench.confusion_matrix(logits, y_test, spec.num_outputs)
+
+
+def merge_deploy_metrics(run_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
+    """Replace the ``deploy/...`` keys of ``metrics.json`` with ``metrics``; returns the whole file."""
+    path = run_dir / METRICS_FILE
+    previous = read_json(path) if path.is_file() else {}
+    merged = {k: v for k, v in previous.items() if not k.startswith(DEPLOY_PREFIX)} | metrics
+    write_json(path, merged)
+    return merged
+
+
+def verification_split(datamodule: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The test split as arrays (deployment verifies and measures on it).
+
+    Raises:
+        ExportError: the test split is empty.
+    """
     x_test, y_test = (t.numpy() for t in datamodule.split_tensors("test"))
     if len(x_test) == 0:
         raise ExportError(
             "deployment verifies and measures on the test split, which is empty: set data.split.test > 0 or deployment=none"
         )
-    variants = float_variants(loaded, compression, datamodule, post_training, seed)
-    metrics: dict[str, float] = {}
-    confusion = None
-    if deployment.name == "onnx":
-        artifacts = _build(
-            run_dir, loaded, variants, compression, deployment, datamodule, x_test, seed
-        )
-        metrics, confusion = _commit(run_dir, artifacts, loaded, x_test, y_test, deployment)
-    elif loaded.spec.task == "classification":
-        logits = bench.predict_all(
-            bench.torch_predictor(variants[0][1]), x_test, deployment.eval_batch_size
-        )
-        confusion = bench.confusion_matrix(logits, y_test, loaded.spec.num_outputs)
-    path = run_dir / "metrics.json"
-    previous = read_json(path) if path.is_file() else {}
-    merged = {k: v for k, v in previous.items() if not k.startswith(DEPLOY_PREFIX)} | metrics
-    write_json(path, merged)
-    if deployment.report:
-        write_report(run_dir, merged, loaded.spec, confusion, compression)
-    return metrics
-
-
-def _datamodule(loaded, datamodule):
-    from lightning_app.build import build_datamodule
-
-    if datamodule is None:
-        datamodule = build_datamodule(loaded.hparams["data"], loaded.hparams["preprocessing"])
-    spec = datamodule.prepare()
-    for key in ("input_shape", "num_outputs", "task", "input_kind"):
-        if getattr(spec, key) != getattr(loaded.spec, key):
-            raise ExportError(
-                f"the data no longer matches the checkpoint: {key} is {getattr(spec, key)} now but "
-                f"{getattr(loaded.spec, key)} when trained; restore the run's data source"
-            )
-    return datamodule
+    return x_test, y_test
 
 
 def _build(
     run_dir, loaded, variants, compression, deployment, datamodule, x_test, seed
 ) -> list[Artifact]:
     """Export and verify every variant into a staging directory inside the run."""
-    from lightning_app.compression.quantization import quantize_artifact
-
     spec, bs = loaded.spec, deployment.eval_batch_size
     staging = Path(tempfile.mkdtemp(prefix=".deploy-", dir=run_dir))
     try:
@@ -181,8 +168,6 @@ def _build(
 
 def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
     """Measure, stamp metadata, then rename every staged artifact into the run directory."""
-    from lightning_app.runs import PREPROCESSING_FILE, read_json
-
     spec, b = loaded.spec, deployment.benchmark
     staging = artifacts[0].path.parent
     threads = torch.get_num_threads()
@@ -215,8 +200,6 @@ def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
                 predict, x_test, b
             )
             if art.model is not None:
-                from lightning_app.compression.pruning import sparsity_stats
-
                 art.metrics |= sparsity_stats(
                     art.model.net if hasattr(art.model, "net") else art.model
                 )

@@ -19,7 +19,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     import pytorch_lightning as pl
     import torch
 
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import build_datamodule, load_model
     from lightning_app.errors import ConfigError
     from lightning_app.runs import (
         PREPROCESSING_FILE,
@@ -28,7 +28,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         require_run_dir,
         write_json,
     )
-    from lightning_app.training.loading import load_model
 
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r}: allowed {list(SPLITS)}")

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
+from lightning_app.build import load_model
 from lightning_app.errors import ConfigError
 from lightning_app.models.module import NonFiniteLossError
-from lightning_app.training.loading import load_model
 
 
 def test_train_writes_the_run_directory(train_in_process):
