@@ -9,7 +9,7 @@ import pytest
 
 from lightning_app.errors import CompressionError, ConfigError, ParityError, RunDirError
 from tests.conftest import compose, run_lapp
-from tests.deployment.helpers import verify_artifacts
+from tests.export.helpers import verify_artifacts
 
 
 def export_in_process(run_dir, *overrides):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lightning_app.errors import ExportError
-from tests.deployment.conftest import train_run
-from tests.deployment.helpers import verify_artifacts
+from tests.export.conftest import train_run
+from tests.export.helpers import verify_artifacts
 
 CNN = ["data.source.input_kind=image", "model=cnn", "model.channels=[8,16]", "model.hidden_size=16"]
 CASES = {
