@@ -190,26 +190,10 @@ def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
             if pre_path.is_file()
             else {"feature_transform": loaded.hparams["transform"]}
         )
-        logits_by_variant, confusion = {}, None
+        logits_by_variant: dict[str, np.ndarray] = {}
+        confusion = None
         for art in artifacts:
-            ox.strip_file(art.path)  # short names now: quantizers needed the exporter's names
-            predict = bench.ort_predictor(open_session(art.path, b.threads))
-            logits = bench.predict_all(predict, x_test, deployment.eval_batch_size)
-            logits_by_variant[art.variant] = logits
-            art.metrics |= bench.task_metrics(spec.task, logits, y_test) | bench.timing(
-                predict, x_test, b
-            )
-            if art.model is not None:
-                art.metrics |= sparsity_stats(
-                    art.model.net if hasattr(art.model, "net") else art.model
-                )
-            else:
-                base = logits_by_variant[art.compression["base"]]
-                art.metrics["max_abs_diff_vs_base"] = ox.max_abs_diff({"l": logits}, {"l": base})
-                if spec.task == "classification":
-                    art.metrics["agreement_vs_base"] = float(
-                        np.mean(logits.argmax(-1) == base.argmax(-1))
-                    )
+            logits = _measure(art, x_test, y_test, spec, deployment, logits_by_variant)
             if confusion is None and spec.task == "classification":
                 confusion = bench.confusion_matrix(logits, y_test, spec.num_outputs)
             ox.write_metadata(art.path, _metadata(run_dir, art, loaded, preprocessing))
@@ -217,19 +201,50 @@ def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
             art.metrics["size_bytes"] = float(art.path.stat().st_size)
             art.metrics["gzip_bytes"] = float(len(zlib.compress(art.path.read_bytes(), 6)))
             metrics |= {f"{DEPLOY_PREFIX}{art.variant}/{k}": v for k, v in art.metrics.items()}
-        kept = set()
-        for art in artifacts:
-            target = contract.artifact_path(run_dir, art.variant)
-            art.path.replace(target)
-            kept.add(target.name)
-        for stale in run_dir.glob("model.*.onnx"):
-            if stale.name not in kept:
-                stale.unlink()
-        log.info("artifacts: %s", ", ".join(sorted(kept)))
+        _rename_into(run_dir, artifacts)
         return metrics, confusion
     finally:
         torch.set_num_threads(threads)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _measure(
+    art: Artifact,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    spec: Any,
+    deployment: Any,
+    logits_by_variant: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Task metrics, timing, and sparsity (float) or agreement with its base (quantized) of one
+    staged artifact, added to ``art.metrics``; returns its test logits."""
+    b = deployment.benchmark
+    ox.strip_file(art.path)  # short names now: quantizers needed the exporter's names
+    predict = bench.ort_predictor(open_session(art.path, b.threads))
+    logits = bench.predict_all(predict, x_test, deployment.eval_batch_size)
+    logits_by_variant[art.variant] = logits
+    art.metrics |= bench.task_metrics(spec.task, logits, y_test) | bench.timing(predict, x_test, b)
+    if art.model is not None:
+        art.metrics |= sparsity_stats(art.model.net if hasattr(art.model, "net") else art.model)
+    else:
+        base = logits_by_variant[art.compression["base"]]
+        art.metrics["max_abs_diff_vs_base"] = ox.max_abs_diff({"l": logits}, {"l": base})
+        if spec.task == "classification":
+            art.metrics["agreement_vs_base"] = float(np.mean(logits.argmax(-1) == base.argmax(-1)))
+    return logits
+
+
+def _rename_into(run_dir: Path, artifacts: list[Artifact]) -> None:
+    """Move the staged artifacts into place and drop artifacts of variants no longer built."""
+    kept = set()
+    for art in artifacts:
+        target = contract.artifact_path(run_dir, art.variant)
+        art.path.replace(target)
+        kept.add(target.name)
+    for stale in run_dir.glob("model.*.onnx"):
+        if stale.name not in kept:
+            stale.unlink()
+    log.info("artifacts: %s", ", ".join(sorted(kept)))
 
 
 def _metadata(run_dir: Path, art: Artifact, loaded, preprocessing) -> dict[str, Any]:
