@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_app.runs import atomic_write
+
 
 def _save(fig, path: Path) -> Path:
     from matplotlib import pyplot as plt
-
-    from lightning_app.runs import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
