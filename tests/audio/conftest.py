@@ -52,7 +52,7 @@ def keyword_run(keyword_dir, tmp_path_factory) -> Path:
     """`lapp train experiment=keywords_cnn` on the generated set, exported to model.onnx."""
 
     def build(root: Path) -> None:
-        from lightning_app.train import train
+        from lightning_app.recipes.train import train
 
         cfg = compose(
             "train",

@@ -12,7 +12,7 @@ from tests.data.conftest import QUICK, messy_frame, text_frame, write_idx_set
 
 
 def train(tmp_path, overrides):
-    from lightning_app.train import train as train_task
+    from lightning_app.recipes.train import train as train_task
 
     run_dir = tmp_path / "run"
     cfg = compose("train", [*overrides, *QUICK, f"paths.run_dir={run_dir}"])
@@ -44,7 +44,7 @@ def test_mnist_mlp_runs_end_to_end_on_generated_idx_files(tmp_path):
     assert state["report"]["split_sizes"] == {"train": 180, "val": 20, "test": 60}
     metrics = read_json(run_dir / "metrics.json")
     assert metrics["test/acc"] > majority_bound(run_dir)  # the block position is easy to learn
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import load_model
 
     net = load_model(run_dir / "checkpoints" / "best.ckpt").model.net
     dims = [(m.in_features, m.out_features) for m in net.layers if hasattr(m, "in_features")]
@@ -53,7 +53,7 @@ def test_mnist_mlp_runs_end_to_end_on_generated_idx_files(tmp_path):
 
 
 def test_csv_experiment_and_eval_reuse_the_fitted_preprocessing(tmp_path):
-    from lightning_app.evaluate import evaluate
+    from lightning_app.recipes.evaluate import evaluate
 
     path = tmp_path / "t.csv"
     messy_frame(n=400).to_csv(path, index=False)
@@ -95,7 +95,7 @@ def test_text_experiment_trains_an_rnn(tmp_path):
     # The experiment's own schedule (15 epochs, cosine), not the 2 epochs of the quick preset.
     cfg_overrides = [o for o in QUICK if not o.startswith("trainer.max_epochs")]
     run_dir = tmp_path / "run"
-    from lightning_app.train import train as train_task
+    from lightning_app.recipes.train import train as train_task
 
     train_task(
         compose(
@@ -106,7 +106,7 @@ def test_text_experiment_trains_an_rnn(tmp_path):
     )  # fmt: skip
     state = read_json(run_dir / "preprocessing.json")
     assert state["spec"]["input_kind"] == "tokens" and state["tokenizer"]["max_len"] == 12
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import load_model
 
     assert type(load_model(run_dir / "checkpoints" / "best.ckpt").model.net).__name__ == "RNN"
     metrics = read_json(run_dir / "metrics.json")

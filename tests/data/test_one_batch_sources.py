@@ -51,7 +51,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_file_sources_fit_one_batch(tmp_path, case):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     group, make = CASES[case]
     extra, spec = make(tmp_path)
@@ -62,7 +62,7 @@ def test_file_sources_fit_one_batch(tmp_path, case):
     state = json.loads((run_dir / "preprocessing.json").read_text())
     assert {k: state["spec"][k] for k in spec} == spec
     if case.startswith("experiment"):
-        from lightning_app.training.loading import load_model
+        from lightning_app.build import load_model
 
         net = load_model(run_dir / "checkpoints" / "best.ckpt").model.net
         assert type(net).__name__ == "CNN"

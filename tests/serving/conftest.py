@@ -24,7 +24,7 @@ def trained_run(tmp_path_factory) -> Path:
     """`lapp train` (tiny synthetic tabular data, 8 named features, 3 classes) with its model.onnx."""
 
     def build(root: Path) -> None:
-        from lightning_app.train import train
+        from lightning_app.recipes.train import train
 
         train(compose("train", [*TINY, "deployment=onnx", f"paths.run_dir={root / 'run'}"]))
 
@@ -38,7 +38,7 @@ def strict_artifact(trained_run, tmp_path_factory) -> Path:
     """The same model, with preprocessing metadata that forbids missing values."""
     import onnx
 
-    from lightning_app.deployment.artifact import META_PREPROCESSING
+    from lightning_app.export.artifact import META_PREPROCESSING
 
     path = tmp_path_factory.mktemp("strict") / "model.onnx"
     model = onnx.load(str(trained_run / "model.onnx"))

@@ -13,14 +13,14 @@ FEATURES = [f"f{i}" for i in range(8)]
 
 
 def _predict(overrides: list[str], tmp_path) -> int:
-    from lightning_app.predict import predict
+    from lightning_app.recipes.predict import predict
 
     cfg = compose("predict", [*overrides, "progress=false", f"paths.run_dir={tmp_path}"])
     return predict(cfg)
 
 
 def _train(tmp_path_factory, name: str, overrides: list[str], base=TINY):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path_factory.mktemp(name) / "run"
     train(compose("train", [*base, "deployment=onnx", *overrides, f"paths.run_dir={run_dir}"]))
@@ -28,7 +28,7 @@ def _train(tmp_path_factory, name: str, overrides: list[str], base=TINY):
 
 
 def _model(run_dir):
-    from lightning_app.deployment.served_model import OnnxModel
+    from lightning_app.serving.served_model import OnnxModel
 
     return OnnxModel(run_dir / "model.onnx", 1)
 
@@ -163,7 +163,7 @@ def test_a_failing_write_leaves_no_partial_file(tabular_run, tmp_path, monkeypat
 
         return write(path, half_then_die, **kw)
 
-    monkeypatch.setattr("lightning_app.deployment.batch_files.atomic_write", dying)
+    monkeypatch.setattr("lightning_app.serving.batch_files.atomic_write", dying)
     args = [f"run_dir={tabular_run}", f"input={tmp_path / 'rows.csv'}", f"output={out}"]
     with pytest.raises(OSError, match="disk full"):
         _predict(args, tmp_path)

@@ -16,7 +16,7 @@ from tests.conftest import TINY, compose
 
 
 def _settings(artifact, overrides=()):
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.settings import ServeSettings
 
     cfg = compose("serve", [f"artifact={artifact}", *overrides])
     return ServeSettings.from_config(cfg.serve, str(artifact))
@@ -47,7 +47,7 @@ def _call_sizes(app) -> list[int]:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_batching_off_gives_each_request_its_own_model_call(trained_run, enabled):
-    from lightning_app.deployment.server import create_app
+    from lightning_app.serving.server import create_app
 
     settings = _settings(
         trained_run / "model.onnx",
@@ -71,7 +71,7 @@ def test_batching_off_gives_each_request_its_own_model_call(trained_run, enabled
 
 def test_ready_is_503_until_the_warm_up_has_finished(trained_run):
     """Not ready before the start-up (model warm-up) nor after shutdown; alive throughout."""
-    from lightning_app.deployment.server import create_app
+    from lightning_app.serving.server import create_app
 
     app = create_app(_settings(trained_run / "model.onnx"))
     service = app.app.state.service
@@ -103,7 +103,7 @@ def test_ready_is_503_until_the_warm_up_has_finished(trained_run):
 
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path_factory.mktemp("int8") / "run"
     train(
@@ -118,8 +118,8 @@ def int8_run(tmp_path_factory):
 
 def _serve_in_process(monkeypatch, overrides):
     """`lapp serve OVERRIDES` through the serve recipe, stopped where it would start serving."""
-    from lightning_app import serve as serve_recipe
-    from lightning_app.deployment import launch
+    from lightning_app.recipes import serve as serve_recipe
+    from lightning_app.serving import launch
 
     seen = {}
     monkeypatch.setattr(launch, "run_server", lambda s, m: seen.update(settings=s, model=m))
@@ -131,7 +131,7 @@ def _serve_in_process(monkeypatch, overrides):
 def test_variant_selects_the_artifact_served(int8_run, monkeypatch, variant):
     from starlette.testclient import TestClient
 
-    from lightning_app.deployment.server import create_app
+    from lightning_app.serving.server import create_app
 
     settings, model = _serve_in_process(monkeypatch, [f"run_dir={int8_run}", f"variant={variant}"])
     expected = "model.int8.onnx" if variant == "int8" else "model.onnx"

@@ -1,0 +1,127 @@
+"""The run's checkpoint callback: best.ckpt and last.ckpt, with last linked when both are due."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+
+def _run(train_in_process, overrides=()):
+    run_dir, _ = train_in_process(["trainer.max_epochs=4", "deployment=none", "seed=3", *overrides])
+    ckpt = run_dir / "checkpoints"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return ckpt, metrics
+
+
+def _state(path):
+    state = torch.load(path, weights_only=True)
+    callback = next(v for k, v in state["callbacks"].items() if k.startswith("RunCheckpoint"))
+    return state, callback
+
+
+def test_last_is_the_final_step_and_links_best_when_both_were_saved_then(train_in_process):
+    ckpt, metrics = _run(train_in_process, ["scheduler=none", "optimizer.lr=0.003"])
+    last, last_cb = _state(ckpt / "last.ckpt")
+    best, best_cb = _state(ckpt / "best.ckpt")
+    assert last["global_step"] == metrics["fit/steps"] and last["epoch"] == 3
+    assert last_cb["last_model_path"] == str(ckpt / "last.ckpt")
+    assert last_cb["best_model_path"] == best_cb["best_model_path"] == str(ckpt / "best.ckpt")
+    improved_last = best["global_step"] == last["global_step"]
+    # Saved at the same step: one file under two names (a hard link), with one state.
+    assert os.path.samefile(ckpt / "last.ckpt", ckpt / "best.ckpt") == improved_last
+    assert not list(ckpt.glob(".*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("validate_every", [1, 2])
+def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_every):
+    """last.ckpt is the state of each epoch, also after the monitored metric stops improving
+    (Lightning 2.6 alone would stop writing it then) and in epochs without validation. It is
+    the same file as best.ckpt exactly when best.ckpt was written at that step."""
+    from lightning_app.training import callbacks as cb_module
+
+    seen = []
+    original = cb_module.RunCheckpoint._save_last_checkpoint
+
+    def record(self, trainer, candidates):
+        original(self, trainer, candidates)
+        path = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)
+        state, callback = _state(path)
+        best = _state(self.best_model_path)[0] if self.best_model_path else None
+        linked = os.path.samefile(path, self.best_model_path) if best else False
+        best_now = best is not None and best["global_step"] == trainer.global_step
+        seen.append(
+            (
+                state["global_step"] == trainer.global_step,
+                callback["last_model_path"] == path,
+                linked == (best_now and trainer.current_epoch > 0),
+            )
+        )
+
+    cb_module.RunCheckpoint._save_last_checkpoint = record
+    try:
+        _run(
+            train_in_process,
+            ["optimizer.lr=0.003", f"trainer.check_val_every_n_epoch={validate_every}"],
+        )
+    finally:
+        cb_module.RunCheckpoint._save_last_checkpoint = original
+    assert len(seen) == 4 and all(all(s) for s in seen), seen
+
+
+def test_without_hard_links_last_is_written_as_usual(train_in_process, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    ckpt, metrics = _run(train_in_process)
+    assert not os.path.samefile(ckpt / "last.ckpt", ckpt / "best.ckpt")
+    last, _ = _state(ckpt / "last.ckpt")
+    assert last["global_step"] == metrics["fit/steps"]
+    assert not list(ckpt.glob(".*"))
+
+
+def test_resume_keeps_the_early_stopping_state(tmp_path, monkeypatch):
+    """A resumed run stops where the uninterrupted one did: patience counts the epochs before
+    the interruption (a fresh EarlyStopping would wait `patience` more epochs)."""
+    from lightning_app.recipes.train import train
+    from tests.conftest import TINY, compose
+
+    # No epoch can improve by 2.0: the first epoch sets the best score, patience 3 stops at 4.
+    stopping = [
+        "callbacks=default",
+        "~callbacks.lr_monitor",
+        "~callbacks.progress_bar",
+        "~callbacks.model_summary",
+        "callbacks.early_stopping.patience=3",
+        "callbacks.early_stopping.min_delta=2.0",
+        "deployment=none",
+    ]
+
+    from lightning_app.models.module import LitModel
+
+    epochs_run = []  # epochs each fit trains itself (a resumed fit skips the finished ones)
+    start = LitModel.on_train_epoch_start
+    monkeypatch.setattr(
+        LitModel, "on_train_epoch_start", lambda m: (epochs_run.append(1), start(m))[1]
+    )
+
+    def fit(run_dir, epochs, resume=None):
+        epochs_run.clear()
+        extra = [f"resume={resume}"] if resume else []
+        cfg = compose(
+            "train",
+            [*TINY, *stopping, f"trainer.max_epochs={epochs}", *extra, f"paths.run_dir={run_dir}"],
+        )
+        train(cfg)
+        return json.loads((run_dir / "metrics.json").read_text())
+
+    whole = fit(tmp_path / "whole", 10)
+    assert whole["fit/epochs"] == 4  # 1 + patience
+    cut = tmp_path / "cut"
+    assert fit(cut, 2)["fit/epochs"] == 2  # interrupted after 2 epochs, last.ckpt written
+    resumed = fit(cut, 10, resume=cut)
+    assert len(epochs_run) == 2  # epochs 3 and 4: the patience counted epochs 1 and 2 too
+    assert resumed["fit/epochs"] == whole["fit/epochs"]
