@@ -313,7 +313,7 @@ def compute_features(waves: np.ndarray, settings: AudioSettings) -> np.ndarray:
 
     Args:
         waves: ``(n, settings.num_samples)`` (or one clip ``(num_samples,)``) mono samples in
-            [-1, 1] at ``settings.sample_rate``, as :func:`lightning_app.audio.clips.fit_clip`
+            [-1, 1] at ``settings.sample_rate``, as :func:`lightning_app.data.audio.clips.fit_clip`
             returns them.
         settings: the feature settings.
 
