@@ -28,6 +28,7 @@ from lightning_app.deployment.schemas_http import (
     request_body_doc,
 )
 from lightning_app.deployment.served_model import OnnxModel
+from lightning_app.deployment.server_metrics import CONTENT_TYPE
 from lightning_app.deployment.service import Service, every_second
 from lightning_app.deployment.settings import ServeSettings
 from lightning_app.errors import RequestError
@@ -56,7 +57,6 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
             service.ready = False
             await service.batcher.stop()
             ticker.cancel()
-            service.metrics.publish(force=True)
 
     docs = conf.docs
     app = FastAPI(
@@ -128,10 +128,8 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
 
     @app.get("/metrics", response_class=Response, summary="Prometheus metrics")
     async def metrics() -> Response:
-        service.metrics.queued = service.batcher.queued
-        return Response(
-            service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        service.metrics.set_queued(service.batcher.queued)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     return Guard(app, service)
 

@@ -96,7 +96,7 @@ class ServeSettings:
         serve: the validated ``serve`` config as its schema dataclass (plain attributes: the
             request path reads them, and DictConfig lookups cost microseconds each).
         api_key: required key, or None for an open service.
-        share_dir: directory where workers publish their metrics (several workers).
+        share_dir: ``prometheus_client``'s multiprocess directory (several workers).
         parent_pid: the supervisor's pid; a worker whose parent changes shuts itself down.
     """
 
