@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lightning_app.sweep import leases
 
 
-def counts(trial: Any) -> bool:
+def counts(trial: Any, interrupted: Collection[int]) -> bool:
     """Does this trial use up one of the ``n_trials`` slots?
 
     Finished and running trials do; waiting ones (enqueued) not yet; interrupted trials (their
-    parameters were enqueued again) and surplus ones (never run) never do.
+    parameters were enqueued again; ``leases.interrupted`` of the study's trials) and surplus
+    ones (never run) never do.
     """
     if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"):
         return False
-    attrs = trial.system_attrs
-    return not (attrs.get(leases.INTERRUPTED) or attrs.get(leases.SURPLUS))
+    return not (trial.number in interrupted or trial.system_attrs.get(leases.SURPLUS))
 
 
 @dataclass
@@ -33,9 +33,9 @@ class Tally:
 
     @classmethod
     def of(cls, trials: Sequence[Any]) -> Tally:
-        t = cls()
+        t, interrupted = cls(), leases.interrupted(trials)
         for trial in trials:
-            if not counts(trial):
+            if not counts(trial, interrupted):
                 continue
             t.counted += 1
             state = trial.state.name
@@ -56,7 +56,8 @@ class Tally:
     @staticmethod
     def slots(trials: Sequence[Any]) -> list[int]:
         """Numbers of the counted trials, in order: the first ``n_trials`` of them may run."""
-        return sorted(t.number for t in trials if counts(t))
+        interrupted = leases.interrupted(trials)
+        return sorted(t.number for t in trials if counts(t, interrupted))
 
 
 def _fmt(value: float) -> str:

@@ -99,8 +99,11 @@ def feasible(trial: Any) -> bool:
 
 def best_trials(trials: list[Any], ctx: Context) -> list[Any]:
     """The best feasible complete trial (one objective) or the feasible Pareto front (several)."""
+    interrupted = leases.interrupted(trials)
     done = [
-        t for t in trials if t.state.name == "COMPLETE" and t.values and counts(t) and feasible(t)
+        t
+        for t in trials
+        if t.state.name == "COMPLETE" and t.values and counts(t, interrupted) and feasible(t)
     ]
     if len(ctx.objectives) == 1:
         i = best_index([t.values[0] for t in done], ctx.objectives[0].direction)
@@ -116,12 +119,13 @@ def _value_columns(ctx: Context) -> list[str]:
 def trial_rows(trials: list[Any], ctx: Context) -> list[dict[str, Any]]:
     """One row per trial: state, values, parameters, epochs, duration, reasons, run directory."""
     names = sorted({p for t in trials for p in t.params})
+    interrupted = leases.interrupted(trials)
     rows = []
     for t in trials:
         attrs = t.system_attrs
         note = (
             "interrupted"
-            if attrs.get(leases.INTERRUPTED)
+            if t.number in interrupted
             else "surplus"
             if attrs.get(leases.SURPLUS)
             else ""
