@@ -110,23 +110,10 @@ def _experimental_ok() -> Iterator[None]:
         yield
 
 
-def _new_names() -> bool:
-    """Optuna 4.9 renamed ``RetryFailedTrialCallback``/``failed_trial_callback`` (kept to 6.0)."""
-    from optuna import storages
-
-    return hasattr(storages, "RetryHeartbeatStaleTrialCallback")
-
-
 def _retry_callback():
-    from optuna import storages
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    base = (
-        storages.RetryHeartbeatStaleTrialCallback
-        if _new_names()
-        else storages.RetryFailedTrialCallback
-    )
-
-    class Retry(base):
+    class Retry(RetryHeartbeatStaleTrialCallback):
         """Optuna's retry (a WAITING copy with the parameters and ``retry_history``), minus our
         marks of the failed trial, plus ``retry_of``; remembers the numbers it retried."""
 
@@ -156,9 +143,7 @@ def storage_options(heartbeat_interval: float, stale_after: float) -> dict[str, 
     return {
         "heartbeat_interval": max(1, math.ceil(heartbeat_interval)),
         "grace_period": max(1, math.ceil(stale_after)),
-        "heartbeat_stale_trial_callback" if _new_names() else "failed_trial_callback": (
-            _retry_callback()
-        ),
+        "heartbeat_stale_trial_callback": _retry_callback(),
     }
 
 
@@ -220,11 +205,7 @@ def recover(study: Any, stale_after: float, me: dict[str, Any]) -> list[int]:
     if _beats(storage):
         with _experimental_ok():
             fail_stale_trials(study)
-        callback = (
-            storage.get_heartbeat_stale_trial_callback()
-            if _new_names()
-            else storage.get_failed_trial_callback()
-        )
+        callback = storage.get_heartbeat_stale_trial_callback()
         failed += callback.take() if hasattr(callback, "take") else []
     return failed
 
