@@ -20,7 +20,7 @@ import tempfile
 from typing import Any
 
 from lightning_app.deployment.served_model import OnnxModel
-from lightning_app.deployment.settings import ENV_SETTINGS, ServeSettings
+from lightning_app.deployment.settings import ENV_SETTINGS, MULTIPROC_ENV, ServeSettings
 from lightning_app.errors import LappError
 
 log = logging.getLogger("lightning_app.serve")
@@ -73,6 +73,10 @@ def run_server(settings: ServeSettings, model: OnnxModel) -> None:
         model: the artifact, already loaded and checked (reused by a single worker).
     """
     conf = settings.serve
+    # prometheus_client picks its mode from this variable when it is first imported: one worker
+    # keeps its metrics in memory, several get a directory of ours. A value from the caller's
+    # environment would spread files there (or fail on a directory that does not exist).
+    os.environ.pop(MULTIPROC_ENV, None)
     sock = bind(conf.host, conf.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -114,7 +118,7 @@ def _run_single(settings: ServeSettings, model: OnnxModel, sock: socket.socket) 
 def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
-    from lightning_app.deployment.server_metrics import MULTIPROC_ENV, worker_exited
+    from lightning_app.deployment.server_metrics import worker_exited
 
     class Supervisor(Multiprocess):
         """uvicorn's supervisor, telling the metrics when a worker is gone (died, restarted)."""
@@ -128,17 +132,13 @@ def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
 
     share_dir = tempfile.mkdtemp(prefix="lapp-serve-metrics-")
     settings.share_dir, settings.parent_pid = share_dir, os.getpid()
-    saved = {key: os.environ.get(key) for key in (ENV_SETTINGS, MULTIPROC_ENV)}
     os.environ[ENV_SETTINGS] = settings.to_env()
     os.environ[MULTIPROC_ENV] = share_dir  # read by prometheus_client in each worker
     try:
         config = _uvicorn_config(APP_FACTORY, settings, factory=True)
         Supervisor(config, sockets=[sock]).run()
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        os.environ.pop(ENV_SETTINGS, None)
+        os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(share_dir, ignore_errors=True)
         sys.stdout.flush()

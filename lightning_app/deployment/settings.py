@@ -20,6 +20,7 @@ from lightning_app.errors import ConfigError
 
 log = logging.getLogger("lightning_app.serve")
 ENV_SETTINGS = "LAPP_SERVE_SETTINGS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess directory
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

@@ -150,3 +150,11 @@ def test_a_killed_worker_leaves_the_live_gauges_keeps_its_counts_and_no_director
     assert _sample(text, predict) >= 7, text  # ... but the requests it answered still do
     assert server.stop(signal.SIGTERM) == 0, server.output[-2000:]
     assert not Path(share_dir).exists()
+
+
+def test_a_multiprocess_directory_from_the_environment_is_not_used(start_server, trained_run):
+    missing = "/nonexistent/lapp-prometheus"  # would make prometheus_client fail on every write
+    server = start_server([f"run_dir={trained_run}"], {"PROMETHEUS_MULTIPROC_DIR": missing})
+    assert httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).is_success
+    text = httpx.get(f"{server.url}/metrics").text
+    assert _sample(text, r'lapp_requests_total\{method="POST",path="/predict",status="200"\}') == 1
