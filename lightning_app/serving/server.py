@@ -29,6 +29,7 @@ from lightning_app.serving.schemas_http import (
     request_body_doc,
 )
 from lightning_app.serving.served_model import OnnxModel
+from lightning_app.serving.server_metrics import CONTENT_TYPE
 from lightning_app.serving.service import Service, every_second
 from lightning_app.serving.settings import ServeSettings
 
@@ -51,7 +52,6 @@ def _lifespan(service: Service) -> Any:
             service.ready = False
             await service.batcher.stop()
             ticker.cancel()
-            service.metrics.publish(force=True)
 
     return lifespan
 
@@ -127,10 +127,8 @@ def _info_routes(router: APIRouter, service: Service) -> None:
 
     @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
     async def metrics() -> Response:
-        service.metrics.queued = service.batcher.queued
-        return Response(
-            service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        service.metrics.set_queued(service.batcher.queued)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
 
 def routes(service: Service) -> APIRouter:
