@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from lightning_app.errors import CompressionError, ConfigError, ParityError, RunDirError
+from lightning_app.errors import (
+    CompressionError,
+    ConfigError,
+    ExportError,
+    ParityError,
+    RunDirError,
+)
 from tests.conftest import compose, run_lapp
 from tests.deployment.helpers import assert_same_class_where_clear, verify_artifacts
 from tests.deployment.helpers import test_split as split_of_run
@@ -160,3 +166,33 @@ def test_digits_mlp_end_to_end_with_the_default_exporter(tmp_path):
     assert (run_dir / "learning_curves.png").is_file() and (
         run_dir / "confusion_matrix.png"
     ).is_file()
+
+
+@pytest.mark.parametrize("legacy_fails_at", ["export", "parity"])
+def test_auto_exporter_falls_back_to_dynamo(run_copy, monkeypatch, legacy_fails_at):
+    """exporter=auto: TorchScript first; torch.export when it cannot export or fails parity."""
+    from lightning_app.deployment import onnx_export as ox
+    from lightning_app.deployment import stage
+
+    asked, real_export, real_parity = [], ox.export_onnx, ox.check_parity
+
+    def export(model, spec, path, exporter, *args):
+        asked.append(exporter)
+        if exporter == "legacy" and legacy_fails_at == "export":
+            raise ExportError("cannot export Net to ONNX: no symbolic for aten::thing")
+        return real_export(model, spec, path, "legacy", *args)  # stands in for dynamo: fast
+
+    def parity(onnx_out, torch_out, tolerance, what):
+        if asked[-1] == "legacy" and legacy_fails_at == "parity":
+            raise ParityError(f"{what}: max |onnx - torch| = 1 > {tolerance}")
+        return real_parity(onnx_out, torch_out, tolerance, what)
+
+    monkeypatch.setattr(stage.ox, "export_onnx", export)
+    monkeypatch.setattr(stage.ox, "check_parity", parity)
+    compose_args = [f"run_dir={run_copy}", "deployment.exporter=auto", "deployment.benchmark.iterations=5",
+                    "deployment.benchmark.warmup=1", "deployment.benchmark.throughput_iterations=1"]  # fmt: skip
+    from lightning_app.export import export as lapp_export
+
+    lapp_export(compose("export", compose_args))
+    assert asked == ["legacy", "dynamo"]
+    verify_artifacts(run_copy, ["fp32"])
