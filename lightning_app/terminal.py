@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import warnings
 
-# Loggers whose INFO lines are ours to show (a logger's name is its module's).
-OWN_LOGGERS = ("lightning_app", "hydra_plugins.lapp_optuna_sweeper", "__main__")
+# Loggers whose INFO lines the terminal shows (a logger's name is its module's): ours, and
+# Hydra's and its launchers' (a multirun's "Launching 4 jobs locally", "#0 : optimizer=sgd").
+OWN_LOGGERS = ("lightning_app", "hydra", "hydra_plugins", "__main__")
 # Warnings of these kinds from other packages speak of their internals, not of the user's run.
 LIBRARY_CATEGORIES = (DeprecationWarning, FutureWarning)
 _NOT_OURS = r"(?!(lightning_app|hydra_plugins\.lapp_optuna_sweeper)(\.|$))"
 
 
 def is_own(name: str) -> bool:
-    """Whether logger ``name`` belongs to this project."""
+    """Whether the terminal shows logger ``name``'s INFO lines."""
     return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
 
 

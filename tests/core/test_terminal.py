@@ -27,7 +27,7 @@ def test_default_run_shows_only_our_lines(tmp_path):
     foreign = [
         (name, level)
         for name, level in RECORD.findall(terminal)
-        if not name.startswith("lightning_app") and level in ("DEBUG", "INFO")
+        if not name.startswith(("lightning_app", "hydra")) and level in ("DEBUG", "INFO")
     ]
     assert not foreign, foreign
     assert not re.search(r"warn", terminal, re.I), terminal[-3000:]
@@ -58,6 +58,7 @@ def test_filter_passes_our_records_and_everyones_warnings():
     assert not keep(record("pytorch_lightning.utilities.rank_zero", logging.INFO))
     assert not keep(record("onnx_ir.passes.common.unused_removal", logging.INFO))
     assert not keep(record("lightning_apps", logging.INFO))  # a name that only starts alike
+    assert keep(record("hydra._internal.core_plugins.basic_launcher", logging.INFO))
 
 
 def test_quiet_terminal_filters_terminal_handlers_and_library_deprecations():
