@@ -11,9 +11,17 @@ from __future__ import annotations
 import logging
 import warnings
 
-# Loggers whose INFO lines the terminal shows (a logger's name is its module's): ours, and
-# Hydra's and its launchers' (a multirun's "Launching 4 jobs locally", "#0 : optimizer=sgd").
-OWN_LOGGERS = ("lightning_app", "hydra", "hydra_plugins", "__main__")
+# Loggers whose INFO lines the terminal shows (a logger's name is its module's): ours, Hydra's
+# and its launchers' (a multirun's "Launching 4 jobs locally", "#0 : optimizer=sgd"), and the
+# profiler's report, which `debug=profiler` asks for.
+OWN_LOGGERS = (
+    "lightning_app",
+    "hydra",
+    "hydra_plugins",
+    "__main__",
+    "pytorch_lightning.profilers",
+    "lightning.pytorch.profilers",
+)
 # Warnings of these kinds from other packages speak of their internals, not of the user's run.
 LIBRARY_CATEGORIES = (DeprecationWarning, FutureWarning)
 _NOT_OURS = r"(?!(lightning_app|hydra_plugins\.lapp_optuna_sweeper)(\.|$))"

@@ -59,6 +59,7 @@ def test_filter_passes_our_records_and_everyones_warnings():
     assert not keep(record("onnx_ir.passes.common.unused_removal", logging.INFO))
     assert not keep(record("lightning_apps", logging.INFO))  # a name that only starts alike
     assert keep(record("hydra._internal.core_plugins.basic_launcher", logging.INFO))
+    assert keep(record("pytorch_lightning.profilers.profiler", logging.INFO))  # debug=profiler
 
 
 def test_quiet_terminal_filters_terminal_handlers_and_library_deprecations():
