@@ -26,9 +26,13 @@ STAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
-USAGE = "usage: lapp <stage> [overrides...] [--help | --cfg job | -m]\n\nstages:\n" + "\n".join(
-    f"  {name:<8} {desc}" for name, (_, desc) in STAGES.items()
+USAGE = (
+    "usage: lapp <stage> [overrides...] [--help | --cfg job | -m | -v]\n\n"
+    "  -v, --verbose  also show other packages' INFO lines and deprecation warnings, and our\n"
+    "                 DEBUG lines (the same as hydra.verbose=lightning_app)\n\nstages:\n"
+    + "\n".join(f"  {name:<8} {desc}" for name, (_, desc) in STAGES.items())
 )
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if argv else 2)
     stage, rest = argv[0], argv[1:]
+    if any(a in VERBOSE_FLAGS for a in rest):
+        rest = [a for a in rest if a not in VERBOSE_FLAGS] + ["hydra.verbose=lightning_app"]
     if stage not in STAGES:
         print(
             f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}",

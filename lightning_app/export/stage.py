@@ -24,7 +24,7 @@ from torch import nn
 
 from lightning_app.compression.pruning import sparsity_stats
 from lightning_app.compression.quantization import quantize_artifact
-from lightning_app.errors import ExportError
+from lightning_app.errors import ExportError, ParityError
 from lightning_app.export import artifact as contract
 from lightning_app.export import benchmark as bench
 from lightning_app.export import onnx_export as ox
@@ -120,28 +120,14 @@ def _build(
     run_dir, loaded, variants, compression, deployment, datamodule, x_test, seed
 ) -> list[Artifact]:
     """Export and verify every variant into a staging directory inside the run."""
-    spec, bs = loaded.spec, deployment.eval_batch_size
+    spec = loaded.spec
     staging = Path(tempfile.mkdtemp(prefix=".deploy-", dir=run_dir))
     try:
         artifacts = []
         example = torch.from_numpy(x_test[:2])
         for name, model, info in variants:
-            path = ox.export_onnx(
-                model,
-                spec,
-                staging / contract.artifact_path(".", name).name,
-                deployment.exporter,
-                deployment.opset,
-                example,
-            )
-            ox.check(path)
-            session = open_session(path, deployment.benchmark.threads)
-            torch_out = ox.torch_outputs(model, spec, torch.from_numpy(x_test), bs)
-            what, tol = f"{path.name} ({name})", deployment.parity_tolerance
-            diff = ox.check_parity(run_batches(session, x_test, bs), torch_out, tol, what)
-            # Batch 1 too (latency is timed there): an export can go wrong for one batch size.
-            few = {k: v[:8] for k, v in torch_out.items()}
-            diff = max(diff, ox.check_parity(run_batches(session, x_test[:8], 1), few, tol, what))
+            path = staging / contract.artifact_path(".", name).name
+            diff = _export_verified(model, spec, path, deployment, example, x_test, name)
             artifacts.append(Artifact(name, path, model, info, {"parity_max_abs_diff": diff}))
         q = compression.quantize
         if q.mode != "none":
@@ -164,6 +150,36 @@ def _build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _exporters(choice: str) -> tuple[str, ...]:
+    """The exporters to try in turn: ``auto`` is TorchScript (milliseconds on a small model),
+    then torch.export (seconds) when the first cannot export the model or fails parity."""
+    return ("legacy", "dynamo") if choice == "auto" else (choice,)
+
+
+def _export_verified(model, spec, path, deployment, example, x_test, name) -> float:
+    """Export ``model`` to ``path`` and check it against torch; returns the parity error."""
+    bs, tol = deployment.eval_batch_size, deployment.parity_tolerance
+    torch_out = ox.torch_outputs(model, spec, torch.from_numpy(x_test), bs)
+    few = {k: v[:8] for k, v in torch_out.items()}
+    what = f"{path.name} ({name})"
+
+    def attempt(exporter: str) -> float:
+        ox.export_onnx(model, spec, path, exporter, deployment.opset, example)
+        ox.check(path)
+        session = open_session(path, deployment.benchmark.threads)
+        diff = ox.check_parity(run_batches(session, x_test, bs), torch_out, tol, what)
+        # Batch 1 too (latency is timed there): an export can go wrong for one batch size.
+        return max(diff, ox.check_parity(run_batches(session, x_test[:8], 1), few, tol, what))
+
+    *first, last = _exporters(str(getattr(deployment.exporter, "value", deployment.exporter)))
+    for exporter in first:
+        try:
+            return attempt(exporter)
+        except (ExportError, ParityError) as err:
+            log.info("%s exporter: %s; trying the %s exporter", exporter, err, last)
+    return attempt(last)
 
 
 def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
