@@ -137,3 +137,20 @@ def test_bad_arguments_are_config_errors():
         ConfigError, match=r"(?s)data.source.task='clustering'.*data.source.format='xlsx'"
     ):
         TableSource("x.csv", "y", task="clustering", format="xlsx")
+
+
+def test_single_class_target_names_the_column_and_its_value(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": np.arange(40.0), "y": ["spam"] * 40}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"column 'y' holds a single class, 'spam', in all 40 rows"):
+        prepared(TableSource(str(path), "y", task="classification"))
+
+
+def test_single_class_training_split_is_a_data_error(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["a"] * 30 + ["b"] * 10})
+    frame["split"] = ["train"] * 30 + ["val"] * 5 + ["test"] * 5
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    source = TableSource(str(path), "y", split_column="split", task="classification")
+    with pytest.raises(DataError, match=r"column 'y' holds a single class, 'a', .*training split"):
+        prepared(source, cleaning={"unseen_labels": "drop_row"})
