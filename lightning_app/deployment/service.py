@@ -21,6 +21,7 @@ from lightning_app.audio.requests import is_upload, upload_payload
 from lightning_app.deployment.batching import MicroBatcher
 from lightning_app.deployment.guard import read_body
 from lightning_app.deployment.inputs import build_parser
+from lightning_app.deployment.predict_io import json_error
 from lightning_app.deployment.predictions import format_predictions
 from lightning_app.deployment.schemas_http import REQUEST_KEYS
 from lightning_app.deployment.served_model import OnnxModel
@@ -65,8 +66,9 @@ class Service:
                 payload = upload_payload(self.parser, body, content_type, query or {})
             else:
                 payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RequestError(f"malformed JSON body: {err}", status=400) from None
+        except (ValueError, UnicodeDecodeError) as err:
+            # ValueError: JSONDecodeError, and an integer literal past Python's digit limit
+            raise RequestError(f"malformed JSON body: {json_error(err)}", status=400) from None
         except RecursionError:
             raise RequestError("malformed JSON body: nested too deeply", status=400) from None
         if not isinstance(payload, dict) or "instances" not in payload:
