@@ -13,6 +13,8 @@ from typing import Any
 
 from lightning_app.errors import ConfigError, LappError, RunDirError
 
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+
 
 def _in_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
@@ -94,6 +96,10 @@ def hydra_main(
 ) -> None:
     """Register schemas, rewrite argv if needed, then hand over to the Hydra app."""
     from lightning_app.config.schemas import register_configs
+
+    # ONNX Runtime otherwise writes a telemetry database under ~/.cache/Microsoft when it is
+    # imported; set before any import of it (export, quantization, serving workers inherit it).
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
     register_configs()
     if argv_hook is not None:

@@ -110,10 +110,35 @@ def _run_single(settings: ServeSettings, model: OnnxModel, sock: socket.socket) 
         raise ServeError("the server did not start; see the log above")
 
 
+SHARE_PREFIX = "lapp-serve-metrics-"
+
+
+def clear_stale_share_dirs(root: str | None = None) -> list[str]:
+    """Remove the metrics folders of supervisors that were killed (``lapp-serve-metrics-PID-*``
+    whose process is gone); a supervisor removes its own when it stops."""
+    removed = []
+    root = root or tempfile.gettempdir()
+    for entry in os.scandir(root):
+        pid = entry.name[len(SHARE_PREFIX) :].split("-", 1)[0]
+        if not (entry.name.startswith(SHARE_PREFIX) and pid.isdigit() and entry.is_dir()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its supervisor still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # another user's process
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
 def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
-    share_dir = tempfile.mkdtemp(prefix="lapp-serve-metrics-")
+    clear_stale_share_dirs()
+    share_dir = tempfile.mkdtemp(prefix=f"{SHARE_PREFIX}{os.getpid()}-")
     settings.share_dir, settings.parent_pid = share_dir, os.getpid()
     os.environ[ENV_SETTINGS] = settings.to_env()
     try:

@@ -25,6 +25,7 @@ from lightning_app.deployment.artifact import (
     PROBS_NAME,
     artifact_path,
 )
+from lightning_app.deployment.sessions import import_onnxruntime
 from lightning_app.errors import ArtifactError, RunDirError
 
 ONNX_SUFFIX = ".onnx"
@@ -114,7 +115,7 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int = 1):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.path = Path(path)
         if self.path.suffix != ONNX_SUFFIX:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -91,6 +96,27 @@ def test_a_worker_whose_supervisor_dies_shuts_itself_down(start_server, trained_
     server.proc.wait(10)
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+    from lightning_app.deployment.launch import SHARE_PREFIX, clear_stale_share_dirs
+
+    left = list(Path(tempfile.gettempdir()).glob(f"{SHARE_PREFIX}{server.proc.pid}-*"))
+    assert len(left) == 1  # the killed supervisor could not remove its metrics folder
+    assert str(left[0]) in clear_stale_share_dirs()  # the next `lapp serve` does
+    assert not left[0].exists()
+
+
+def test_metrics_folders_of_killed_supervisors_are_removed(tmp_path):
+    from lightning_app.deployment.launch import SHARE_PREFIX, clear_stale_share_dirs
+
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    dead = tmp_path / f"{SHARE_PREFIX}{gone.pid}-x1"
+    live = tmp_path / f"{SHARE_PREFIX}{os.getpid()}-x2"
+    other = tmp_path / "lapp-serve-metrics-notapid"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "123.json").write_text("{}")
+    assert clear_stale_share_dirs(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and live.exists() and other.exists()
 
 
 def test_a_busy_port_is_a_clear_error(trained_run, tmp_path):
