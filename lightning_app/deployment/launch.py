@@ -49,10 +49,14 @@ def bind(host: str, port: int) -> socket.socket:
 def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
     import uvicorn
 
+    from lightning_app.deployment.header_deadline import protocol_path, set_header_timeout
+
     conf = settings.serve
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         factory=factory,
+        http=protocol_path(),  # uvicorn's own protocol with a deadline for request headers
+        limit_concurrency=conf.limits.max_connections,
         workers=conf.workers,
         log_level=conf.log_level.value,
         access_log=conf.access_log,
@@ -62,6 +66,8 @@ def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
         proxy_headers=False,  # nothing reads the client address; skip the per-request rewrite
         lifespan="on",
     )
+    set_header_timeout(config, conf.limits.header_timeout_s)
+    return config
 
 
 def run_server(settings: ServeSettings, model: OnnxModel) -> None:

@@ -158,6 +158,8 @@ class Service:
                     "max_body_bytes": conf.limits.max_body_bytes,
                     "max_instances": conf.limits.max_instances,
                     "request_timeout_s": conf.limits.request_timeout_s,
+                    "header_timeout_s": conf.limits.header_timeout_s,
+                    "max_connections": conf.limits.max_connections,
                 },
                 "top_k": conf.top_k,
                 "auth": self.settings.api_key is not None,
