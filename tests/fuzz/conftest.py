@@ -21,7 +21,7 @@ COMMON = {
     "print_blob": True,
 }
 settings.register_profile("fast", max_examples=60, **COMMON)
-settings.register_profile("long", max_examples=1500, **COMMON)
+settings.register_profile("long", max_examples=1000, **COMMON)
 settings.load_profile(os.environ.get("LAPP_FUZZ", "fast"))
 
 

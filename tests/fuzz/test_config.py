@@ -61,7 +61,7 @@ OVERRIDES = st.lists(
 )
 
 
-@examples(0.5)
+@examples(0.25)  # each case composes the whole config tree (about 0.5 s)
 @given(overrides=OVERRIDES)
 def test_overrides_compose_and_validate_or_name_the_problem(overrides):
     try:
