@@ -28,6 +28,13 @@ def plain(node: Any) -> Any:
     return node
 
 
+def plain_config(cfg: Any) -> DictConfig:
+    """The entry point's one conversion: the validated config with plain values (enum choices
+    as their strings, no schema types), read by attribute everywhere after. Interpolations stay
+    live: ``${hydra:...}`` resolves only where a key that needs it is read."""
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
+
+
 def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
     """instantiate with a ConfigError naming the key when the target cannot be built."""
     try:
@@ -134,6 +141,31 @@ def build_lit_module(
         hparams=hparams,
         steps_per_execution=steps_per_execution,
     )
+
+
+def load_model(ckpt_path: str | Path):
+    """Rebuild a trained network from its checkpoint (plain config + weights), in eval mode.
+
+    Returns:
+        A :class:`~lightning_app.training.loading.LoadedModel`.
+    """
+    from lightning_app.models.module import LitModel
+    from lightning_app.training.loading import LoadedModel, read_trained
+
+    ckpt, hp, spec, transform = read_trained(ckpt_path)
+    model = LitModel(
+        net=build_network(OmegaConf.create(hp["model"]), spec),
+        transform=transform,
+        task=spec.task,
+        num_outputs=spec.num_outputs,
+        optimizer=None,
+        scheduler={"name": "none"},
+        monitor="val/loss",
+        hparams=hp,
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return LoadedModel(model=model, spec=spec, hparams=hp, ckpt_path=Path(ckpt_path))
 
 
 def build_optimizer(optimizer_cfg: Any):

@@ -39,7 +39,7 @@ KEYS = [
     "monitor.metric",
     "compression.prune.amount",
 ]
-REFS = st.sampled_from(KEYS + ["does.not.exist", "", "seed.x", "oc.env:HOME", "oc.env:NOPE_UNSET"])
+REFS = st.sampled_from([*KEYS, "does.not.exist", "", "seed.x", "oc.env:HOME", "oc.env:NOPE_UNSET"])
 VALUES = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

@@ -75,8 +75,7 @@ def _load_and_prepare(source) -> None:
 
 
 def _write(data: bytes, suffix: str = ".csv") -> Path:
-    fh = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-    with fh:
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
         fh.write(data)
     return Path(fh.name)
 

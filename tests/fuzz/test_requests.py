@@ -46,8 +46,8 @@ def client(trained_run):
     from omegaconf import OmegaConf
 
     from lightning_app.config.schemas import ServerConf
-    from lightning_app.deployment.server import create_app
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.server import create_app
+    from lightning_app.serving.settings import ServeSettings
 
     conf = OmegaConf.merge(
         OmegaConf.structured(ServerConf),

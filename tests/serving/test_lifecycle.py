@@ -96,7 +96,7 @@ def test_a_worker_whose_supervisor_dies_shuts_itself_down(start_server, trained_
     server.proc.wait(10)
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
-    from lightning_app.deployment.launch import SHARE_PREFIX, clear_stale_share_dirs
+    from lightning_app.serving.launch import SHARE_PREFIX, clear_stale_share_dirs
 
     left = list(Path(tempfile.gettempdir()).glob(f"{SHARE_PREFIX}{server.proc.pid}-*"))
     assert len(left) == 1  # the killed supervisor could not remove its metrics folder
@@ -105,7 +105,7 @@ def test_a_worker_whose_supervisor_dies_shuts_itself_down(start_server, trained_
 
 
 def test_metrics_folders_of_killed_supervisors_are_removed(tmp_path):
-    from lightning_app.deployment.launch import SHARE_PREFIX, clear_stale_share_dirs
+    from lightning_app.serving.launch import SHARE_PREFIX, clear_stale_share_dirs
 
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
