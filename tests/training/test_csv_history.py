@@ -32,7 +32,7 @@ def test_rows_logged_again_replace_the_earlier_ones():
 
 
 def test_resume_keeps_every_earlier_row(tmp_path):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path / "run"
     base = [o for o in TINY if not o.startswith(("logger=", "callbacks="))]
