@@ -2,8 +2,9 @@
 
 Two settings profiles: ``fast`` (the default: a few seconds per target, run by `make test`) and
 ``long`` (many more cases, run by `make test-all`, which sets ``LAPP_FUZZ=long``). Choose one
-by hand with ``LAPP_FUZZ=long pytest tests/fuzz``. The Hypothesis example database is off, so
-runs leave nothing behind; a failure prints the example and the seed that reproduce it.
+by hand with ``LAPP_FUZZ=long pytest tests/fuzz``. The Hypothesis example database is off (its
+caches in ``.hypothesis/`` ignore themselves); a failure prints the example and the seed that
+reproduce it.
 """
 
 from __future__ import annotations
