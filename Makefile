@@ -52,8 +52,9 @@ PYTEST := OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2
 test: install
 	$(PYTEST) $(ARGS)
 
+# test-all also runs the fuzz suite (tests/fuzz) with its long Hypothesis profile.
 test-all: install
-	$(PYTEST) -m "" $(ARGS)
+	LAPP_FUZZ=long $(PYTEST) -m "" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

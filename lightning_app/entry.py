@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lightning_app.errors import LappError, RunDirError
+from lightning_app.errors import ConfigError, LappError, RunDirError
+
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 
 
 def _in_multirun() -> bool:
@@ -40,6 +42,7 @@ def run_task(fn: Callable[[Any], Any], cfg: Any) -> Any:
 
         quiet_terminal()
     try:
+        check_interpolations(cfg)
         return fn(cfg)
     except Exception as err:
         # Lightning reports bad Trainer settings as MisconfigurationException: a user error too.
@@ -48,6 +51,30 @@ def run_task(fn: Callable[[Any], Any], cfg: Any) -> Any:
             raise
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(getattr(err, "exit_code", 2))
+
+
+def check_interpolations(cfg: Any) -> None:
+    """Resolve every ``${...}`` once, so a broken one is a ConfigError naming its key.
+
+    OmegaConf resolves lazily: without this, an unset environment variable, a misspelt
+    reference or a self-reference fails wherever the value is first read, as a traceback.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or ""
+        raw: Any = OmegaConf.to_container(cfg, resolve=False)
+        for part in key.split(".") if key else []:
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        reason = str(getattr(err, "msg", None) or err).splitlines()[0]
+        raise ConfigError(
+            f"{key or 'config'}={raw}: cannot resolve the interpolation: {reason}. Refer to an "
+            "existing key (e.g. ${seed}) or to a set environment variable (${oc.env:NAME,default} "
+            "gives a default), of the key's type, or give a plain value"
+        ) from err
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -81,6 +108,10 @@ def hydra_main(
 ) -> None:
     """Register schemas, rewrite argv if needed, then hand over to the Hydra app."""
     from lightning_app.config.schemas import register_configs
+
+    # ONNX Runtime otherwise writes a telemetry database under ~/.cache/Microsoft when it is
+    # imported; set before any import of it (export, quantization, serving workers inherit it).
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
     register_configs()
     if argv_hook is not None:

@@ -52,8 +52,9 @@ def validate_train_config(cfg: DictConfig) -> None:
     t = cfg.trainer
     _check(
         p,
-        t.max_epochs >= 1 or t.max_epochs == -1,
-        f"trainer.max_epochs={t.max_epochs}: must be >= 1 (or -1 with trainer.max_steps)",
+        t.max_epochs >= 1 or (t.max_epochs == -1 and (t.get("max_steps") or -1) >= 1),
+        f"trainer.max_epochs={t.max_epochs}: must be >= 1, or -1 (no epoch limit) together with "
+        f"trainer.max_steps >= 1 (trainer.max_steps={t.get('max_steps')})",
     )
     p += trainer_problems(t, prune=cfg.compression.prune.enabled)
     s = cfg.scheduler
@@ -80,8 +81,55 @@ def validate_train_config(cfg: DictConfig) -> None:
         cfg.compression, cfg.deployment, training=True, max_epochs=t.max_epochs
     )
     p += data_problems(cfg.data, cfg.preprocessing, cfg.augmentation)
+    p += model_config_problems(cfg.model)
     if p:
         raise ConfigError(p)
+
+
+def _sizes_problem(key: str, sizes: Any) -> list[str]:
+    bad = [v for v in sizes if v < 1]
+    return [f"{key}={list(sizes)}: every size must be >= 1 (got {bad})"] if bad else []
+
+
+def model_config_problems(model_cfg: DictConfig) -> list[str]:
+    """Rules of a built-in model that need no data: answered before the data loads."""
+    name = BUILTIN_MODELS.get(model_cfg.get("_target_"))
+    p: list[str] = []
+    if name == "mlp":
+        p += _sizes_problem("model.hidden_sizes", model_cfg.hidden_sizes)
+        _check(p, model_cfg.embed_dim >= 1, f"model.embed_dim={model_cfg.embed_dim}: must be >= 1")
+    if name == "cnn":
+        p += _sizes_problem("model.channels", model_cfg.channels)
+        _check(
+            p,
+            model_cfg.kernel_size >= 1,
+            f"model.kernel_size={model_cfg.kernel_size}: must be >= 1",
+        )
+        _check(
+            p,
+            model_cfg.hidden_size >= 1,
+            f"model.hidden_size={model_cfg.hidden_size}: must be >= 1",
+        )
+    if name == "rnn":
+        _check(
+            p,
+            model_cfg.hidden_size >= 1,
+            f"model.hidden_size={model_cfg.hidden_size}: must be >= 1",
+        )
+        _check(
+            p, model_cfg.num_layers >= 1, f"model.num_layers={model_cfg.num_layers}: must be >= 1"
+        )
+        _check(p, model_cfg.embed_dim >= 1, f"model.embed_dim={model_cfg.embed_dim}: must be >= 1")
+    if name == "transformer":
+        for key in ("width", "heads", "layers", "patch_size"):
+            _check(p, model_cfg[key] >= 1, f"model.{key}={model_cfg[key]}: must be >= 1")
+        _check(
+            p,
+            model_cfg.heads < 1 or model_cfg.width % model_cfg.heads == 0,
+            f"model.width={model_cfg.width} must be divisible by model.heads={model_cfg.heads}",
+        )
+        _check(p, model_cfg.mlp_ratio > 0, f"model.mlp_ratio={model_cfg.mlp_ratio}: must be > 0")
+    return p
 
 
 PER_STEP_KEYS = (
@@ -374,22 +422,12 @@ def _model_problems(model_cfg: DictConfig, spec) -> list[str]:
                 model_cfg.kernel_size % 2 == 1,
                 f"model.kernel_size={model_cfg.kernel_size}: must be odd",
             )
-    if name == "transformer":
+    if name == "transformer" and len(shape) == 3 and spec.input_kind != "tokens":
+        ps = model_cfg.patch_size
         _check(
             p,
-            model_cfg.width % model_cfg.heads == 0,
-            f"model.width={model_cfg.width} must be divisible by model.heads={model_cfg.heads}",
-        )
-        if len(shape) == 3 and spec.input_kind != "tokens":
-            ps = model_cfg.patch_size
-            _check(
-                p,
-                shape[1] % ps == 0 and shape[2] % ps == 0,
-                f"model.patch_size={ps} must divide the image size {shape[1]}x{shape[2]}",
-            )
-    if name == "rnn":
-        _check(
-            p, model_cfg.num_layers >= 1, f"model.num_layers={model_cfg.num_layers}: must be >= 1"
+            shape[1] % ps == 0 and shape[2] % ps == 0,
+            f"model.patch_size={ps} must divide the image size {shape[1]}x{shape[2]}",
         )
     return p
 

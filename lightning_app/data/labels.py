@@ -42,6 +42,20 @@ def encode_labels(labels: np.ndarray, classes: list[str]) -> np.ndarray:
     )
 
 
+def single_class_error(
+    target: str | None, labels: np.ndarray, rows: int, where: str = "rows kept"
+) -> DataError:
+    """Classification needs two classes; name the column and the one value it holds."""
+    present = pd.Series(labels, dtype=object).dropna()
+    value = repr(present.iloc[0]) if len(present) else "(missing in every row)"
+    column = f"column {target!r}" if target else "the target"
+    return DataError(
+        f"{column} holds a single class, {value}, in all {rows} {where}: classification "
+        "needs at least 2 classes (with data.split.stratify=true every class reaches training). Choose another target column (data.source.target), fix the labels, "
+        "or set data.source.task=regression if the values are numbers to predict"
+    )
+
+
 def unseen_label_error(
     labels: np.ndarray, codes: np.ndarray, split: str, classes: list[str]
 ) -> DataError:

@@ -27,6 +27,7 @@ from lightning_app.data.labels import (
     encode_labels,
     fit_classes,
     oversample,
+    single_class_error,
     unseen_label_error,
 )
 from lightning_app.data.sources.base import RawData
@@ -100,6 +101,8 @@ def prepare(
     elif is_cls:
         labels = y_kept if y_kept.dtype.kind in "iu" else label_values(y_kept)
         strat = pd.factorize(labels)[0]
+        if not fitted and strat.max(initial=-1) < 1:
+            raise single_class_error(raw.target_name, labels, len(rows))
     else:
         strat = y_kept.astype(np.float32)
     splits = split_indices(
@@ -116,6 +119,10 @@ def prepare(
         classes = (
             list(fitted["spec"]["class_names"]) if fitted else fit_classes(labels[index["train"]])
         )
+        if len(classes) < 2:  # the other classes fell into val/test only
+            raise single_class_error(
+                raw.target_name, labels[index["train"]], len(index["train"]), "training split"
+            )
         y = encode_labels(labels, classes)
         for name in SPLITS if fitted else SPLITS[1:]:
             bad = y[index[name]] < 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,22 @@ from lightning_app.errors import ExportError
 from lightning_app.export.artifact import INPUT_NAME
 
 
+def import_onnxruntime() -> Any:
+    """``onnxruntime``, imported with its telemetry off (nothing written under ~/.cache)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read when the library loads
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()  # in case it was imported before the variable was set
+    return ort
+
+
 def open_session(path: str | Path, threads: int = 1) -> Any:
     """An ``onnxruntime.InferenceSession`` on CPU with ``threads`` intra-op threads.
 
     One thread is the fair comparison with a single-threaded torch and avoids oversubscribing
     a machine that runs several jobs.
     """
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

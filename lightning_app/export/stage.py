@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import zlib
@@ -116,12 +117,44 @@ def verification_split(datamodule: Any) -> tuple[np.ndarray, np.ndarray]:
     return x_test, y_test
 
 
+STAGING_PREFIX = ".deploy-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def clear_stale_staging(run_dir: Path) -> list[Path]:
+    """Remove staging directories that a killed export left in ``run_dir``; returns them.
+
+    A staging directory is named ``.deploy-PID-XXXX``; it is stale when that process is gone
+    (or, for an older name without a process id, always: only one export runs on a run).
+    """
+    removed = []
+    for path in Path(run_dir).glob(f"{STAGING_PREFIX}*"):
+        pid = path.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if not path.is_dir() or (pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid)))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info("removed %d staging folder(s) a stopped export left: %s", len(removed), removed)
+    return removed
+
+
 def _build(
     run_dir, loaded, variants, compression, deployment, datamodule, x_test, seed
 ) -> list[Artifact]:
     """Export and verify every variant into a staging directory inside the run."""
     spec = loaded.spec
-    staging = Path(tempfile.mkdtemp(prefix=".deploy-", dir=run_dir))
+    clear_stale_staging(run_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=run_dir))
     try:
         artifacts = []
         example = torch.from_numpy(x_test[:2])

@@ -101,8 +101,9 @@ def _flag(query: Any, key: str, kind: type) -> Any:
         raise RequestError(f"{key}={value!r} in the query string: must be true or false")
     try:
         return int(value)
-    except ValueError:
-        raise RequestError(f"{key}={value!r} in the query string: must be an integer") from None
+    except ValueError:  # also an integer past Python's 4300-digit limit
+        shown = value if len(value) <= 40 else f"{value[:20]}... ({len(value)} characters)"
+        raise RequestError(f"{key}={shown!r} in the query string: must be an integer") from None
 
 
 def upload_payload(

@@ -21,7 +21,7 @@ import numpy as np
 from lightning_app.errors import DataError, RequestError
 from lightning_app.runs import atomic_write
 from lightning_app.serving.audio_requests import is_audio_input, read_audio_input
-from lightning_app.serving.predict_io import InputParser
+from lightning_app.serving.predict_io import InputParser, json_error
 
 FORMATS = (".csv", ".parquet", ".jsonl", ".npz")
 
@@ -81,9 +81,10 @@ def _read_jsonl(path: Path, parser: InputParser) -> np.ndarray:
             numbers.append(n)
             try:
                 instances.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            except (ValueError, UnicodeDecodeError, RecursionError) as err:
+                # ValueError: JSONDecodeError, and an integer past Python's digit limit
                 raise RequestError(
-                    f"{path.name} line {n}: malformed JSON: {err}", status=400
+                    f"{path.name} line {n}: malformed JSON: {json_error(err)}", status=400
                 ) from None
     if not instances:
         raise DataError(f"{path} holds no instances")

@@ -50,10 +50,14 @@ def bind(host: str, port: int) -> socket.socket:
 def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
     import uvicorn
 
+    from lightning_app.serving.header_deadline import protocol_path, set_header_timeout
+
     conf = settings.serve
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         factory=factory,
+        http=protocol_path(),  # uvicorn's own protocol with a deadline for request headers
+        limit_concurrency=conf.limits.max_connections,
         workers=conf.workers,
         log_level=conf.log_level.value,
         access_log=conf.access_log,
@@ -63,6 +67,8 @@ def _uvicorn_config(app: Any, settings: ServeSettings, factory: bool) -> Any:
         proxy_headers=False,  # nothing reads the client address; skip the per-request rewrite
         lifespan="on",
     )
+    set_header_timeout(config, conf.limits.header_timeout_s)
+    return config
 
 
 def run_server(settings: ServeSettings, model: OnnxModel) -> None:
@@ -115,6 +121,30 @@ def _run_single(settings: ServeSettings, model: OnnxModel, sock: socket.socket) 
         raise ServeError("the server did not start; see the log above")
 
 
+SHARE_PREFIX = "lapp-serve-metrics-"
+
+
+def clear_stale_share_dirs(root: str | None = None) -> list[str]:
+    """Remove the metrics folders of supervisors that were killed (``lapp-serve-metrics-PID-*``
+    whose process is gone); a supervisor removes its own when it stops."""
+    removed = []
+    root = root or tempfile.gettempdir()
+    for entry in os.scandir(root):
+        pid = entry.name[len(SHARE_PREFIX) :].split("-", 1)[0]
+        if not (entry.name.startswith(SHARE_PREFIX) and pid.isdigit() and entry.is_dir()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its supervisor still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # another user's process
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
 def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
@@ -130,7 +160,8 @@ def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
             for pid in before - self._pids:
                 worker_exited(share_dir, pid)
 
-    share_dir = tempfile.mkdtemp(prefix="lapp-serve-metrics-")
+    clear_stale_share_dirs()
+    share_dir = tempfile.mkdtemp(prefix=f"{SHARE_PREFIX}{os.getpid()}-")
     settings.share_dir, settings.parent_pid = share_dir, os.getpid()
     os.environ[ENV_SETTINGS] = settings.to_env()
     os.environ[MULTIPROC_ENV] = share_dir  # read by prometheus_client in each worker

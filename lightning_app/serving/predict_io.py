@@ -27,6 +27,17 @@ from lightning_app.serving.token_instances import TokenInstances
 IMPUTING = ("mean", "median", "constant", "most_frequent")
 
 
+def json_error(err: Exception) -> str:
+    """What a JSON decoding error says, in a line a client can act on."""
+    text = str(err)
+    if "integer string conversion" in text:  # Python's int-string limit (CVE-2020-10735)
+        return (
+            "an integer literal is too long (more than 4300 digits); numbers must fit a "
+            "float, so send at most 4300 digits or use exponent notation"
+        )
+    return text[:300]
+
+
 def missing_allowed(preprocessing: dict[str, Any]) -> bool:
     """Whether the fitted preprocessing fills missing values (NaN) inside the graph."""
     if "allow_missing" in preprocessing:

@@ -26,6 +26,7 @@ from lightning_app.export.artifact import (
     PROBS_NAME,
     artifact_path,
 )
+from lightning_app.export.sessions import import_onnxruntime
 
 ONNX_SUFFIX = ".onnx"
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
@@ -114,7 +115,7 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int = 1):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.path = Path(path)
         if self.path.suffix != ONNX_SUFFIX:

@@ -23,6 +23,7 @@ from lightning_app.serving.audio_requests import is_upload, upload_payload
 from lightning_app.serving.batching import MicroBatcher
 from lightning_app.serving.guard import read_body
 from lightning_app.serving.inputs import build_parser
+from lightning_app.serving.predict_io import json_error
 from lightning_app.serving.predictions import format_predictions
 from lightning_app.serving.schemas_http import REQUEST_KEYS
 from lightning_app.serving.served_model import OnnxModel
@@ -66,8 +67,9 @@ class Service:
                 payload = upload_payload(self.parser, body, content_type, query or {})
             else:
                 payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RequestError(f"malformed JSON body: {err}", status=400) from None
+        except (ValueError, UnicodeDecodeError) as err:
+            # ValueError: JSONDecodeError, and an integer literal past Python's digit limit
+            raise RequestError(f"malformed JSON body: {json_error(err)}", status=400) from None
         except RecursionError:
             raise RequestError("malformed JSON body: nested too deeply", status=400) from None
         if not isinstance(payload, dict) or "instances" not in payload:
@@ -157,6 +159,8 @@ class Service:
                     "max_body_bytes": conf.limits.max_body_bytes,
                     "max_instances": conf.limits.max_instances,
                     "request_timeout_s": conf.limits.request_timeout_s,
+                    "header_timeout_s": conf.limits.header_timeout_s,
+                    "max_connections": conf.limits.max_connections,
                 },
                 "top_k": conf.top_k,
                 "auth": self.settings.api_key is not None,

@@ -56,6 +56,8 @@ def server_problems(conf: Any) -> list[str]:
     need(
         lim.request_timeout_s > 0, "limits.request_timeout_s", lim.request_timeout_s, "must be > 0"
     )
+    need(lim.header_timeout_s > 0, "limits.header_timeout_s", lim.header_timeout_s, "must be > 0")
+    need(lim.max_connections >= 1, "limits.max_connections", lim.max_connections, "must be >= 1")
     need(conf.top_k >= 1, "top_k", conf.top_k, "must be >= 1")
     need(
         conf.graceful_shutdown_s >= 0,

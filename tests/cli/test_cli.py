@@ -100,12 +100,33 @@ def test_multirun_over_every_debug_preset(tmp_path):
         ("optimizer.lr=fast", ["optimizer.lr", "fast"]),
         ("model.activation=swish", ["model.activation", "swish", "relu"]),
         ("trainer.max_epochz=3", ["max_epochz"]),
-        ("data.split.val=0.9", ["data.split.val + data.split.test", "must be < 1"]),
+        (
+            "data.split.val=0.9",
+            ["data.split.val + data.split.test", "must be < 1", "invalid configuration"],
+        ),
+        (
+            "optimizer.lr=${oc.env:HOME}",
+            ["optimizer.lr=${oc.env:HOME}", "converted to Float", "invalid configuration"],
+        ),
+        (
+            "optimizer.lr=${does.not.exist}",
+            ["optimizer.lr=${does.not.exist}", "not found", "invalid configuration"],
+        ),
+        (
+            "seed=${oc.env:NOPE_NOT_SET}",
+            ["seed=${oc.env:NOPE_NOT_SET}", "NOPE_NOT_SET", "invalid configuration"],
+        ),
+        ("seed=${seed}", ["seed=${seed}", "Recursive interpolation", "invalid configuration"]),
+        (
+            "trainer.max_epochs=-1",
+            ["trainer.max_epochs=-1", "trainer.max_steps", "invalid configuration"],
+        ),
     ],
 )
 def test_bad_config_gives_a_clear_error_without_traceback(lapp_main, tmp_path, override, expected):
     out = lapp_main(["train", override])
-    assert out.returncode != 0
+    # composition errors exit 1 (Hydra's); our own ConfigError exits 2
+    assert out.returncode == (2 if "invalid configuration" in expected else 1), out.stderr
     for text in expected:
         assert text in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
@@ -116,6 +137,8 @@ def test_full_error_env_shows_the_traceback(tmp_path):
     env = {**lapp_env(tmp_path), "HYDRA_FULL_ERROR": "1"}
     out = run_lapp(["train", "data.split.val=0.9"], tmp_path, env=env, timeout=60)
     assert out.returncode != 0 and "Traceback" in out.stderr
+    out = run_lapp(["train", "seed=${oc.env:NOPE_NOT_SET}"], tmp_path, env=env, timeout=60)
+    assert out.returncode != 0 and "Traceback" in out.stderr and "NOPE_NOT_SET" in out.stderr
 
 
 def test_eval_of_a_missing_run_dir(lapp_main, tmp_path):

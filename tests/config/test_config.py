@@ -134,9 +134,35 @@ def test_transformer_shape_rules():
     cfg = compose(
         "train", ["model=transformer", "model.width=30", "model.heads=4", "model.patch_size=3"]
     )
+    with pytest.raises(ConfigError, match=r"model.width=30 must be divisible by model.heads=4"):
+        validate_train_config(cfg)  # needs no data: answered before it loads
     with pytest.raises(ConfigError) as err:
         validate_against_data(cfg, IMAGE)
-    assert len(err.value.problems) == 2
+    assert [p for p in err.value.problems if "model.patch_size=3 must divide" in p]
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["model.hidden_sizes=[-4]"], "model.hidden_sizes=[-4]"),
+        (["model.hidden_sizes=[16,0]"], "model.hidden_sizes=[16, 0]"),
+        (["model=cnn", "model.channels=[8,-1]"], "model.channels=[8, -1]"),
+        (["model=rnn", "model.hidden_size=0"], "model.hidden_size=0"),
+        (["model=transformer", "model.heads=0"], "model.heads=0"),
+    ],
+)
+def test_model_rules_that_need_no_data_answer_before_it_loads(overrides, key):
+    cfg = compose("train", overrides)
+    with pytest.raises(ConfigError) as err:
+        validate_train_config(cfg)
+    assert any(p.startswith(key) for p in err.value.problems), err.value.problems
+
+
+def test_unbounded_epochs_need_max_steps():
+    cfg = compose("train", ["trainer.max_epochs=-1"])
+    with pytest.raises(ConfigError, match=r"trainer.max_epochs=-1: .*trainer.max_steps >= 1"):
+        validate_train_config(cfg)
+    validate_train_config(compose("train", ["trainer.max_epochs=-1", "trainer.max_steps=50"]))
 
 
 def test_monitor_auto_and_task_rules():

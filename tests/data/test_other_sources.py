@@ -155,3 +155,12 @@ def test_npz_missing_targets_are_dropped(tmp_path):
     dm = prepared(NpzSource(str(tmp_path / "r.npz")))
     assert dm.spec.task == "regression" and dm.report["rows_dropped"]["missing_target"] == 2
     assert pd.Series(dm.split_tensors("train")[1].numpy()).notna().all()
+
+
+def test_text_table_reader_is_bounded_too(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\n"' + "word " * 300_000 + '",1\nshort,0\n')
+    with pytest.raises(DataError, match=r"line 2 is 1\.4 MiB long, over .*max_line_mb=1;"):
+        TextTableSource(str(path), limits={"max_line_mb": 1}).load()
+    raw = TextTableSource(str(path), limits={"max_line_mb": 2}).load()
+    assert len(raw.x) == 2 and raw.x[0].startswith("word word")

@@ -137,3 +137,79 @@ def test_bad_arguments_are_config_errors():
         ConfigError, match=r"(?s)data.source.task='clustering'.*data.source.format='xlsx'"
     ):
         TableSource("x.csv", "y", task="clustering", format="xlsx")
+
+
+def test_single_class_target_names_the_column_and_its_value(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": np.arange(40.0), "y": ["spam"] * 40}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"column 'y' holds a single class, 'spam', in all 40 rows"):
+        prepared(TableSource(str(path), "y", task="classification"))
+
+
+def test_single_class_training_split_is_a_data_error(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["a"] * 30 + ["b"] * 10})
+    frame["split"] = ["train"] * 30 + ["val"] * 5 + ["test"] * 5
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    source = TableSource(str(path), "y", split_column="split", task="classification")
+    with pytest.raises(DataError, match=r"column 'y' holds a single class, 'a', .*training split"):
+        prepared(source, cleaning={"unseen_labels": "drop_row"})
+
+
+def _wide_row_csv(path, fields: int) -> None:
+    path.write_text("a,b,c,y\n" + ",".join(["1.0"] * fields) + "\n1,2,3,0\n")
+
+
+def test_a_huge_line_is_refused_before_parsing_naming_the_key(tmp_path):
+    path = tmp_path / "h.csv"
+    _wide_row_csv(path, 800_000)  # a 3.2 MB line
+    limits = {"max_line_mb": 1}
+    with pytest.raises(DataError, match=r"line 2 is 3\.1 MiB long, over data\.source\.limits"):
+        TableSource(str(path), "y", limits=limits).load()
+    gz = tmp_path / "h.csv.gz"
+    import gzip
+
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataError, match=r"line 2 is .*max_line_mb=1;"):
+        TableSource(str(gz), "y", limits=limits).load()
+    with pytest.raises(DataError, match=r"decompressed.*data\.source\.limits\.max_file_mb=0\.5"):
+        TableSource(str(gz), "y", limits={"max_file_mb": 0.5, "max_line_mb": 8}).load()
+
+
+def test_a_first_row_wider_than_the_header_is_a_data_error(tmp_path):
+    path = tmp_path / "h.csv"
+    _wide_row_csv(path, 5000)
+    with pytest.raises(
+        DataError, match=r"line 2 has more than 1000 fields, over .*max_fields=1000"
+    ):
+        TableSource(str(path), "y", limits={"max_fields": 1000}).load()
+    with pytest.raises(DataError, match=r"first data row .* more fields than its header"):
+        TableSource(str(path), "y").load()
+    path.write_text("a,b,y\n1,2,0\n1,2,3,4,5\n")
+    with pytest.raises(DataError, match=r"Expected 3 fields in line 3, saw 5"):
+        TableSource(str(path), "y").load()
+
+
+def test_trailing_delimiters_do_not_shift_columns(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i * 2},{i % 2},\n" for i in range(20)))
+    raw = TableSource(str(path), "y").load()
+    assert raw.feature_names == ["a", "b"]
+    assert raw.x["a"].tolist() == list(range(20))
+
+
+def test_file_size_and_header_width_limits(tmp_path):
+    path = tmp_path / "t.csv"
+    frame = pd.DataFrame(np.ones((2000, 30)), columns=[f"c{i}" for i in range(30)])
+    frame["y"] = np.arange(2000) % 2
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"MiB is over data\.source\.limits\.max_file_mb=0\.01"):
+        TableSource(str(path), "y", limits={"max_file_mb": 0.01}).load()
+    with pytest.raises(DataError, match=r"line 1 has more than 20 fields, over .*max_fields=20"):
+        TableSource(str(path), "y", limits={"max_fields": 20}).load()
+    frame.to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"header has 31 columns, over .*max_fields=20"):
+        TableSource(str(tmp_path / "t.parquet"), "y", limits={"max_fields": 20}).load()
+    assert TableSource(str(path), "y", limits={"max_fields": 31}).load().x.shape == (2000, 30)
+    with pytest.raises(ConfigError, match=r"data\.source\.limits\.max_line_mb=0: must be > 0"):
+        TableSource(str(path), "y", limits={"max_line_mb": 0})

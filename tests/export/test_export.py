@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ from lightning_app.errors import (
     ParityError,
     RunDirError,
 )
-from tests.conftest import compose, run_lapp
+from tests.conftest import compose, lapp_env, run_lapp
 from tests.export.helpers import assert_same_class_where_clear, verify_artifacts
 from tests.export.helpers import test_split as split_of_run
 
@@ -125,10 +129,27 @@ def test_lapp_export_cli(run_copy, tmp_path, exporter):
         "compression=quantize_dynamic",
         f"deployment.exporter={exporter}",
     ]
-    done = run_lapp([*args, "deployment.benchmark.iterations=20"], tmp_path)
+    # What killed exports leave: staging folders (empty, or a 0-byte model.onnx).
+    dead = _dead_pid()
+    stale = [run_copy / ".deploy-k3j9x_2q", run_copy / f".deploy-{dead}-abc"]
+    live = run_copy / f".deploy-{os.getpid()}-live"  # an export still running in this process
+    for folder in [*stale, live]:
+        folder.mkdir()
+        (folder / "model.onnx").touch()
+    env = {**lapp_env(tmp_path), "HOME": str(tmp_path / "home")}
+    done = run_lapp([*args, "deployment.benchmark.iterations=20"], tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "deploy/int8/size_bytes" in done.stdout
+    assert sorted(run_copy.glob(".deploy-*")) == [live]
+    shutil.rmtree(live)
     verify_artifacts(run_copy, ["fp32", "int8"])
+    assert not (tmp_path / "home" / ".cache" / "Microsoft").exists()  # ONNX Runtime telemetry
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return proc.pid
 
 
 def test_lapp_export_cli_bad_run_dir(tmp_path):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,6 +131,21 @@ def test_a_worker_whose_supervisor_dies_shuts_itself_down(start_server, trained_
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
     assert not Path(share_dir).exists()  # the workers removed the metrics directory
+
+
+def test_metrics_folders_of_killed_supervisors_are_removed(tmp_path):
+    from lightning_app.serving.launch import SHARE_PREFIX, clear_stale_share_dirs
+
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    dead = tmp_path / f"{SHARE_PREFIX}{gone.pid}-x1"
+    live = tmp_path / f"{SHARE_PREFIX}{os.getpid()}-x2"
+    other = tmp_path / "lapp-serve-metrics-notapid"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "123.json").write_text("{}")
+    assert clear_stale_share_dirs(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and live.exists() and other.exists()
 
 
 def test_a_busy_port_is_a_clear_error(trained_run, tmp_path):

@@ -135,6 +135,11 @@ def test_bad_inputs_name_the_problem(trained_run, tmp_path):
         _predict(
             [*base, f"input={tmp_path / 'bad.jsonl'}", f"output={tmp_path / 'o.csv'}"], tmp_path
         )
+    (tmp_path / "huge.jsonl").write_text("[1, 2, 3, 4, 5, 6, 7, 8]\n[1, " + "9" * 5000 + "]\n")
+    with pytest.raises(RequestError, match=r"line 2: malformed JSON: .*more than 4300 digits"):
+        _predict(
+            [*base, f"input={tmp_path / 'huge.jsonl'}", f"output={tmp_path / 'o.csv'}"], tmp_path
+        )
     (tmp_path / "wide.jsonl").write_text("[1, 2, 3]\n")
     with pytest.raises(RequestError, match=r"line 1: got shape \[3\]"):
         _predict(

@@ -81,6 +81,8 @@ def test_bad_server_settings_are_listed_together(tmp_path, trained_run):
         "serve.workers=0",
         "serve.batching.max_batch_size=0",
         "serve.limits.request_timeout_s=0",
+        "serve.limits.header_timeout_s=0",
+        "serve.limits.max_connections=0",
     ]
     with pytest.raises(ConfigError) as err:
         _serve([f"run_dir={trained_run}", *bad], tmp_path)
@@ -90,9 +92,11 @@ def test_bad_server_settings_are_listed_together(tmp_path, trained_run):
         "serve.workers=0",
         "serve.batching.max_batch_size=0",
         "serve.limits.request_timeout_s=0",
+        "serve.limits.header_timeout_s=0",
+        "serve.limits.max_connections=0",
     ):
         assert key in text
-    assert len(err.value.problems) == 4
+    assert len(err.value.problems) == 6
 
 
 def test_a_short_api_key_in_the_environment_is_refused(tmp_path, trained_run, monkeypatch):

@@ -112,6 +112,9 @@ def test_named_columns_top_k_and_imputed_missing_values(module_server, trained_r
         (b'{"instances": [[1,2,3,4,5,6,7,1e300]]}', 422, "beyond the float32 range"),
         (b'{"instances": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", 400, "nested too deeply"),
         (b'{"instances": [null]}', 422, "got null"),
+        (b'{"instances": [[1,2,3,4,5,6,7,' + b"9" * 5000 + b"]]}", 400, "more than 4300 digits"),
+        (b'{"instances": [[1,2,3,4,5,6,7,8]], "top_k": ' + b"7" * 4301 + b"}", 400, "4300"),
+        (b'{"instances": [[1,2,3,4,5,6,7,8]], "top_k": ' + b"7" * 400 + b"}", 422, "from 1 to 3"),
     ],
 )
 def test_bad_requests_get_4xx_naming_the_problem(module_server, content, status, needle):
@@ -121,6 +124,7 @@ def test_bad_requests_get_4xx_naming_the_problem(module_server, content, status,
         headers={"content-type": "application/json"},
     )
     assert needle in _error(resp, status)
+    assert "Traceback" not in module_server.output
 
 
 def test_limits_give_413_and_routing_errors_keep_the_error_shape(module_server):

@@ -174,6 +174,15 @@ class MnistSourceConf:
 
 
 @dataclass
+class ReadLimitsConf:
+    """Bounds of a table read; a file past one is refused with an error naming the key."""
+
+    max_file_mb: float = 2048.0  # the file's size in MiB, on disk and decompressed
+    max_line_mb: float = 8.0  # one line's length in MiB
+    max_fields: int = 100_000  # columns of the header
+
+
+@dataclass
 class TableSourceConf:
     _target_: str = "lightning_app.data.sources.table.TableSource"
     path: str = MISSING
@@ -187,6 +196,7 @@ class TableSourceConf:
     encoding: str = "utf-8"
     na_values: list[str] = field(default_factory=list)  # extra strings meaning "missing"
     split_column: str | None = None
+    limits: ReadLimitsConf = field(default_factory=lambda: ReadLimitsConf())
 
 
 @dataclass
@@ -251,6 +261,7 @@ class TextTableSourceConf:
     na_values: list[str] = field(default_factory=list)
     split_column: str | None = None
     tokenizer: TokenizerConf = field(default_factory=TokenizerConf)
+    limits: ReadLimitsConf = field(default_factory=lambda: ReadLimitsConf())
 
 
 @dataclass

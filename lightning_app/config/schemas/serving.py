@@ -33,6 +33,8 @@ class LimitsConf:
     max_body_bytes: int = 1_048_576  # larger bodies get 413
     max_instances: int = 256  # instances per request; more get 413
     request_timeout_s: float = 10.0  # queue + inference time; past it 503
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this; else 408, closed
+    max_connections: int = 1024  # per worker: connections and requests in flight; beyond, 503
 
 
 @dataclass

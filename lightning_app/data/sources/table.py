@@ -9,6 +9,7 @@ the data report (``non_numeric``). Other text columns are categorical, unless
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from lightning_app.data.columns import infer_task, label_values, looks_numeric, to_numeric
 from lightning_app.data.sources.base import RawData
+from lightning_app.data.sources.limits import ReadLimits, scan_csv
 from lightning_app.data.splits import parse_split_column
 from lightning_app.errors import ConfigError, DataError
 
@@ -43,6 +45,13 @@ def check_file(path: str, key: str) -> Path:
     return p
 
 
+def parquet_columns(path: Path) -> int:
+    """Columns of a Parquet file, from its footer (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_columns
+
+
 def read_table(
     path: str,
     fmt: str = "auto",
@@ -51,6 +60,7 @@ def read_table(
     na_values: list[str] | tuple[str, ...] = (),
     text_columns: tuple[str, ...] = (),
     key: str = "data.source.path",
+    limits: ReadLimits | dict | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file; every reading problem becomes a DataError naming the file.
 
@@ -62,11 +72,16 @@ def read_table(
         na_values: extra strings that mean "missing".
         text_columns: columns whose floats stay float64 (Parquet; the target and split column).
         key: config key named in errors.
+        limits: bounds on the file's size, line length and columns (``data.source.limits``);
+            None means the defaults.
     """
     p = check_file(path, key)
     fmt = table_format(p, fmt)
+    limits = ReadLimits.of(limits)
     try:
         if fmt == "parquet":
+            limits.check_size(p, p.stat().st_size)
+            limits.check_fields(p, parquet_columns(p))
             frame = pd.read_parquet(p)
             floats = [
                 c for c in frame.columns if frame[c].dtype == np.float64 and c not in text_columns
@@ -79,8 +94,18 @@ def read_table(
                 "encoding": encoding,
                 "na_values": list(na_values) or None,
             }
+            scan_csv(p, limits, sep)  # before pandas: a huge line or file is refused, not parsed
+            limits.check_fields(p, len(pd.read_csv(p, nrows=0, **kw).columns))
             # No dtype hints: pandas' typed parsing path is about twice as slow as its default.
-            frame = pd.read_csv(p, **kw)
+            # index_col=False: a first row wider than the header is an error, not a row index.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(p, index_col=False, **kw)
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"{key}: the first data row of {p} has more fields than its header; "
+            "check the delimiter (data.source.delimiter) and the header line"
+        ) from None
     except UnicodeDecodeError as err:
         raise DataError(
             f"{key}: cannot decode {p} as {encoding}: byte {err.object[err.start : err.start + 1]!r} at offset "
@@ -140,6 +165,8 @@ class TableSource:
         encoding: CSV text encoding.
         na_values: extra strings meaning "missing" (``NA``, empty and ``NaN`` always do).
         split_column: a column of train/val/test labels to use instead of random splits.
+        limits: ``max_file_mb``, ``max_line_mb`` and ``max_fields`` bounds of the read
+            (:class:`~lightning_app.data.sources.limits.ReadLimits`).
     """
 
     def __init__(
@@ -155,7 +182,9 @@ class TableSource:
         encoding: str = "utf-8",
         na_values: list[str] | tuple[str, ...] = (),
         split_column: str | None = None,
+        limits: dict[str, Any] | None = None,
     ):
+        self.limits = ReadLimits.of(limits)
         problems = []
         if task not in TASKS:
             problems.append(f"data.source.task={task!r}: allowed {list(TASKS)}")
@@ -188,6 +217,7 @@ class TableSource:
             self.encoding,
             self.na_values,
             tuple(text_columns),
+            limits=self.limits,
         )
         require_columns(frame, [self.target], "data.source.target", self.path)
         if self.split_column:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lightning_app.data.sources.base import RawData
+from lightning_app.data.sources.limits import ReadLimits
 from lightning_app.data.sources.table import (
     FORMATS,
     TASKS,
@@ -67,6 +68,8 @@ class TextTableSource:
         tokenizer: ``level`` (word/char), ``vocab_size`` (ids in all, padding and unknown
             included), ``max_len``, ``min_freq``, ``lowercase``, ``padding`` and ``truncation``
             (``pre``/``post``).
+        limits: ``max_file_mb``, ``max_line_mb`` and ``max_fields`` bounds of the read
+            (:class:`~lightning_app.data.sources.limits.ReadLimits`).
     """
 
     def __init__(
@@ -81,7 +84,9 @@ class TextTableSource:
         na_values: list[str] | tuple[str, ...] = (),
         split_column: str | None = None,
         tokenizer: dict[str, Any] | None = None,
+        limits: dict[str, Any] | None = None,
     ):
+        self.limits = ReadLimits.of(limits)
         tokenizer = dict(tokenizer or {})
         problems = _tokenizer_problems(tokenizer)
         if task not in TASKS:
@@ -103,7 +108,13 @@ class TextTableSource:
             *([self.split_column] if self.split_column else []),
         )
         frame = read_table(
-            self.path, self.format, self.delimiter, self.encoding, self.na_values, keep
+            self.path,
+            self.format,
+            self.delimiter,
+            self.encoding,
+            self.na_values,
+            keep,
+            limits=self.limits,
         )
         require_columns(frame, [self.text_column], "data.source.text_column", self.path)
         require_columns(frame, [self.label_column], "data.source.label_column", self.path)

@@ -1,0 +1,99 @@
+"""Slow and too many clients, over real sockets: header deadline and connections per worker."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+import httpx
+
+ROW = b'{"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}'
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _response(sock: socket.socket) -> bytes:
+    """One whole HTTP response (headers and a content-length body) from ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def _trickle_until_closed(sock: socket.socket, give_up_s: float) -> tuple[float, bytes]:
+    """Send one header line at a time, forever; returns (seconds until closed, what came back)."""
+    started = time.monotonic()
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    sock.settimeout(0.25)
+    got = b""
+    n = 0
+    while time.monotonic() - started < give_up_s:
+        try:
+            sock.sendall(f"x-slow-{n}: y\r\n".encode())
+        except OSError:  # the server closed the connection
+            break
+        n += 1
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return time.monotonic() - started, got
+
+
+def test_headers_that_trickle_are_cut_off_at_the_deadline(start_server, trained_run):
+    server = start_server([f"run_dir={trained_run}", "serve.limits.header_timeout_s=1"])
+    slow = [_connect(server.url) for _ in range(20)]
+    took, got = _trickle_until_closed(slow[0], give_up_s=30)
+    assert took < 15, "a connection trickling headers was never closed"
+    assert got.startswith(b"HTTP/1.1 408") and b"did not arrive in time" in got
+    for sock in slow[1:]:  # the idle ones are gone too: nothing reads from them any more
+        sock.settimeout(15)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+        sock.close()
+    # Headers that arrive in time, in pieces, and a kept-alive second request, are served.
+    with _connect(server.url) as sock:
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(ROW)}\r\n\r\n".encode()
+        )
+        for piece in (head[:10], head[10:30], head[30:]):
+            sock.sendall(piece)
+            time.sleep(0.1)
+        sock.sendall(ROW)
+        assert _response(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(head + ROW)
+        assert b'"predictions"' in _response(sock)
+    assert httpx.get(f"{server.url}/ready").status_code == 200
+    assert "Traceback" not in server.output
+
+
+def test_connections_beyond_the_limit_get_503(start_server, trained_run):
+    server = start_server([f"run_dir={trained_run}", "serve.limits.max_connections=4"])
+    held = [_connect(server.url) for _ in range(4)]
+    time.sleep(0.5)  # the server has accepted them
+    resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=10)
+    assert resp.status_code == 503
+    for sock in held:
+        sock.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=10)
+        if resp.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert resp.status_code == 200, resp.text

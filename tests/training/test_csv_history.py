@@ -1,0 +1,63 @@
+"""metrics.csv keeps its history when a run is resumed (the real CSV logger, a real resume)."""
+
+from __future__ import annotations
+
+import csv
+
+from lightning_app.training.csv_history import merge_rows
+from tests.conftest import TINY, compose
+
+
+def _rows(run_dir):
+    with (run_dir / "logs" / "metrics.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _epochs(rows, metric):
+    return sorted(int(r["epoch"]) for r in rows if r.get(metric))
+
+
+def test_rows_logged_again_replace_the_earlier_ones():
+    old = [
+        {"step": "9", "epoch": "0", "val/loss": "0.5", "train/loss": ""},
+        {"step": "19", "epoch": "1", "val/loss": "0.4", "train/loss": ""},
+        {"step": "24", "epoch": "2", "train/loss": "0.3", "val/loss": ""},  # killed in epoch 2
+    ]
+    new = [
+        {"step": 24, "epoch": 2, "train/loss": 0.31},
+        {"step": 29, "epoch": 2, "val/loss": 0.35},
+    ]
+    merged = merge_rows(old, new)
+    assert merged == [*old[:2], *new]
+
+
+def test_resume_keeps_every_earlier_row(tmp_path):
+    from lightning_app.recipes.train import train
+
+    run_dir = tmp_path / "run"
+    base = [o for o in TINY if not o.startswith(("logger=", "callbacks="))]
+    base += [
+        "logger=csv",
+        "callbacks=default",
+        "~callbacks.early_stopping",
+        f"paths.run_dir={run_dir}",
+    ]
+    train(compose("train", [*base, "trainer.max_epochs=3"]))
+    first = _rows(run_dir)
+    assert _epochs(first, "val/loss") == [0, 1, 2] and _epochs(first, "test/loss") == [3]
+
+    # A run killed during export resumes with nothing left to fit: its test rows come again.
+    train(compose("train", [*base, "trainer.max_epochs=3", f"resume={run_dir}"]))
+    again = _rows(run_dir)
+    assert _epochs(again, "val/loss") == [0, 1, 2] and _epochs(again, "test/loss") == [3]
+    assert len(again) == len(first)
+
+    # A longer run from the same checkpoint: the earlier epochs stay, the new ones follow.
+    train(compose("train", [*base, "trainer.max_epochs=5", f"resume={run_dir}"]))
+    longer = _rows(run_dir)
+    assert _epochs(longer, "val/loss") == [0, 1, 2, 3, 4]
+    assert _epochs(longer, "test/loss") == [3, 5]  # each test run of the run's history
+    kept = [r for r in longer if r.get("val/loss") and int(r["epoch"]) < 3]
+    assert [r["val/loss"] for r in kept] == [
+        r["val/loss"] for r in first if r.get("val/loss") and int(r["epoch"]) < 3
+    ]
