@@ -208,11 +208,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     all_sets = sorted({s for sets in PLAN.values() for s in sets})
     args.sets = [s for s in args.sets.split(",") if s]
     unknown_sets = [s for s in args.sets if s not in all_sets]
-    if unknown or unknown_sets:
-        parser.error(
-            f"unknown recipe(s) {unknown} / set(s) {unknown_sets}; recipes: {list(PLAN)}; "
-            f"sets: {all_sets}"
-        )
+    if unknown:
+        parser.error(f"unknown recipe(s) {unknown}; choose from {list(PLAN)}")
+    if unknown_sets:
+        parser.error(f"unknown data set(s) {unknown_sets}; choose from {all_sets}")
     return args
 
 
@@ -239,8 +238,15 @@ def main(argv: list[str]) -> int:
                     continue
                 path = materialize(name, args.data_dir)
                 overrides = data_overrides(recipe, name, path)
-                peer = run_peer(recipe, name, path, overrides)
-                result = run_recipe(recipe, [*overrides, *args.override], Path(work))
+                try:
+                    peer = run_peer(recipe, name, path, overrides)
+                    result = run_recipe(recipe, [*overrides, *args.override], Path(work))
+                except Exception as err:  # one failed run must not hide the others' rows
+                    rows.append(
+                        {"recipe": recipe, "set": name, "skipped": f"FAILED: {err!r}"[:300]}
+                    )
+                    print(f"  {recipe} {name}: FAILED: {err!r}", flush=True)
+                    continue
                 delta = 100 * (result["acc"] - peer)
                 rows.append({"recipe": recipe, "set": name, "peer": peer, **result, "delta": delta})
                 print(
@@ -260,13 +266,14 @@ def main(argv: list[str]) -> int:
             f"{r['recipe']:18s} {r['set']:22s} {r['acc']:7.4f} {r['peer']:7.4f} {r['delta']:+6.1f} "
             f"{r['epochs'] or '?':>6} {r['seconds']:5.0f}  {ok}"
         )
-    short = [r for r in rows if "delta" in r and r["delta"] < TARGET]
+    measured = [r for r in rows if "delta" in r]
+    short = [r for r in measured if r["delta"] < TARGET]
     print(
-        f"\n{len(rows) - len(short)}/{len(rows)} within {TARGET:+.1f} point of the peer (accuracy points)"
+        f"\n{len(measured) - len(short)}/{len(measured)} measured within {TARGET:+.1f} point of the peer (accuracy points)"
     )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
-    return 0
+    return 1 if any(r.get("skipped", "").startswith("FAILED") for r in rows) else 0
 
 
 if __name__ == "__main__":
