@@ -28,8 +28,24 @@ def plain(node: Any) -> Any:
     return node
 
 
+def plain_config(cfg: Any) -> DictConfig:
+    """The entry point's one conversion: the validated config with plain values (enum choices
+    as their strings, no schema types), read by attribute everywhere after. Interpolations stay
+    live: ``${hydra:...}`` resolves only where a key that needs it is read."""
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
+
+
+# Targets that moved, as saved in older run directories and checkpoints: old -> new path.
+MOVED_TARGETS = {
+    "lightning_app.audio.source.AudioFolderSource": "lightning_app.data.sources.audio.AudioFolderSource"
+}
+
+
 def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
     """instantiate with a ConfigError naming the key when the target cannot be built."""
+    if isinstance(node, DictConfig) and node.get("_target_") in MOVED_TARGETS:
+        node = node.copy()
+        node._target_ = MOVED_TARGETS[node._target_]
     try:
         # Run-time objects (the DataSpec, callbacks) are passed to the built factory, not merged
         # into the config, where Hydra would convert them to config nodes.
@@ -134,6 +150,31 @@ def build_lit_module(
         hparams=hparams,
         steps_per_execution=steps_per_execution,
     )
+
+
+def load_model(ckpt_path: str | Path):
+    """Rebuild a trained network from its checkpoint (plain config + weights), in eval mode.
+
+    Returns:
+        A :class:`~lightning_app.training.loading.LoadedModel`.
+    """
+    from lightning_app.models.module import LitModel
+    from lightning_app.training.loading import LoadedModel, read_trained
+
+    ckpt, hp, spec, transform = read_trained(ckpt_path)
+    model = LitModel(
+        net=build_network(OmegaConf.create(hp["model"]), spec),
+        transform=transform,
+        task=spec.task,
+        num_outputs=spec.num_outputs,
+        optimizer=None,
+        scheduler={"name": "none"},
+        monitor="val/loss",
+        hparams=hp,
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return LoadedModel(model=model, spec=spec, hparams=hp, ckpt_path=Path(ckpt_path))
 
 
 def build_optimizer(optimizer_cfg: Any):

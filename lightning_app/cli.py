@@ -10,19 +10,29 @@ import importlib
 import sys
 
 STAGES: dict[str, tuple[str, str]] = {
-    "train": ("lightning_app.train", "fit and test a model from composed configs"),
-    "eval": ("lightning_app.evaluate", "recompute a run's test metrics from its checkpoint"),
-    "export": ("lightning_app.export", "rerun compression and ONNX export on a trained run"),
-    "serve": ("lightning_app.serve", "HTTP service over an exported ONNX model"),
+    "train": ("lightning_app.recipes.train", "fit and test a model from composed configs"),
+    "eval": (
+        "lightning_app.recipes.evaluate",
+        "recompute a run's test metrics from its checkpoint",
+    ),
+    "export": (
+        "lightning_app.recipes.export",
+        "rerun compression and ONNX export on a trained run",
+    ),
+    "serve": ("lightning_app.recipes.serve", "HTTP service over an exported ONNX model"),
     "predict": (
-        "lightning_app.predict",
+        "lightning_app.recipes.predict",
         "predict a CSV/Parquet/JSONL/NPZ file with an exported model",
     ),
 }
 
-USAGE = "usage: lapp <stage> [overrides...] [--help | --cfg job | -m]\n\nstages:\n" + "\n".join(
-    f"  {name:<8} {desc}" for name, (_, desc) in STAGES.items()
+USAGE = (
+    "usage: lapp <stage> [overrides...] [--help | --cfg job | -m | -v]\n\n"
+    "  -v, --verbose  also show other packages' INFO lines and deprecation warnings, and our\n"
+    "                 DEBUG lines (the same as hydra.verbose=lightning_app)\n\nstages:\n"
+    + "\n".join(f"  {name:<8} {desc}" for name, (_, desc) in STAGES.items())
 )
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if argv else 2)
     stage, rest = argv[0], argv[1:]
+    if any(a in VERBOSE_FLAGS for a in rest):
+        rest = [a for a in rest if a not in VERBOSE_FLAGS] + ["hydra.verbose=lightning_app"]
     if stage not in STAGES:
         print(
             f"Error: unknown stage {stage!r}; allowed: {', '.join(STAGES)}\n\n{USAGE}",

@@ -21,12 +21,24 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _verbose() -> bool:
+    """``hydra.verbose`` (``-v`` sets it): true or a list of logger names."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and bool(HydraConfig.get().verbose)
+
+
 def run_task(fn: Callable[[Any], Any], cfg: Any) -> Any:
     """Run a task; a user error prints one clear message and exits non-zero (no traceback).
 
     Under multirun the error propagates instead, so the sweeper can record the failed job;
-    ``HYDRA_FULL_ERROR=1`` also keeps the traceback.
+    ``HYDRA_FULL_ERROR=1`` also keeps the traceback. Other packages' INFO lines and
+    deprecation warnings stay off the terminal unless ``hydra.verbose`` is set.
     """
+    if not _verbose():
+        from lightning_app.terminal import quiet_terminal
+
+        quiet_terminal()
     try:
         return fn(cfg)
     except Exception as err:

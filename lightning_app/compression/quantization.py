@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.deployment.artifact import INPUT_NAME
 from lightning_app.errors import CompressionError
+from lightning_app.export.artifact import INPUT_NAME
 
 log = logging.getLogger(__name__)
 MODES = ("dynamic", "static")

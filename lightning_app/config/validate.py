@@ -16,7 +16,7 @@ from lightning_app.errors import ConfigError
 CLASSIFICATION_METRICS = ("loss", "acc", "f1")
 REGRESSION_METRICS = ("loss", "mse", "mae", "r2")
 MAXIMIZED = ("acc", "f1", "r2")
-AUDIO_SOURCE = "lightning_app.audio.source.AudioFolderSource"
+AUDIO_SOURCE = "lightning_app.data.sources.audio.AudioFolderSource"
 BUILTIN_MODELS = {
     "lightning_app.models.mlp.MLP": "mlp",
     "lightning_app.models.cnn.CNN": "cnn",
@@ -170,7 +170,7 @@ def _audio_problems(data: DictConfig, aug: DictConfig) -> list[str]:
     if is_audio:
         from omegaconf import OmegaConf
 
-        from lightning_app.audio.features import AudioSettings
+        from lightning_app.data.audio.features import AudioSettings
 
         src = OmegaConf.to_container(data.source, enum_to_str=True)
         p += AudioSettings(

@@ -10,27 +10,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lightning_app.runs import METRICS_FILE, atomic_write
 from lightning_app.sweep import leases
+from lightning_app.sweep.experiment import write_experiments
 from lightning_app.sweep.objectives import (
     RETURN,
     Constraint,
     Objective,
     Outcome,
-    best_index,
-    pareto_front,
     smallest_artifact,
 )
-from lightning_app.sweep.progress import Tally, counts
+from lightning_app.sweep.plots import write_plots
+from lightning_app.sweep.progress import Tally
+from lightning_app.sweep.ranking import VIOLATIONS, best_trials
 
 RESULTS_FILE = "optimization_results.yaml"
 TRIALS_FILE = "trials.csv"
-VIOLATIONS = "constraint_violations"  # user attribute: one value per constraint, <= 0 feasible
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,6 @@ class Context:
     objectives: list[Objective]
     constraints: list[Constraint]
     n_trials: int
-
-
-def constraints_func(trial: Any) -> list[float]:
-    """Optuna's ``constraints_func``: the violations recorded when the trial was told."""
-    return list(trial.user_attrs.get(VIOLATIONS) or [math.inf])
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -93,22 +87,6 @@ def record(study: Any, trial: Any, outcome: Outcome, ctx: Context) -> Outcome:
     return outcome
 
 
-def feasible(trial: Any) -> bool:
-    return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS, ()))
-
-
-def best_trials(trials: list[Any], ctx: Context) -> list[Any]:
-    """The best feasible complete trial (one objective) or the feasible Pareto front (several)."""
-    done = [
-        t for t in trials if t.state.name == "COMPLETE" and t.values and counts(t) and feasible(t)
-    ]
-    if len(ctx.objectives) == 1:
-        i = best_index([t.values[0] for t in done], ctx.objectives[0].direction)
-        return [] if i is None else [done[i]]
-    front = pareto_front([t.values for t in done], [o.direction for o in ctx.objectives])
-    return [done[i] for i in front]
-
-
 def _value_columns(ctx: Context) -> list[str]:
     return ["value" if o.metric == RETURN else o.metric for o in ctx.objectives]
 
@@ -116,12 +94,13 @@ def _value_columns(ctx: Context) -> list[str]:
 def trial_rows(trials: list[Any], ctx: Context) -> list[dict[str, Any]]:
     """One row per trial: state, values, parameters, epochs, duration, reasons, run directory."""
     names = sorted({p for t in trials for p in t.params})
+    interrupted = leases.interrupted(trials)
     rows = []
     for t in trials:
         attrs = t.system_attrs
         note = (
             "interrupted"
-            if attrs.get(leases.INTERRUPTED)
+            if t.number in interrupted
             else "surplus"
             if attrs.get(leases.SURPLUS)
             else ""
@@ -220,14 +199,10 @@ def write_tables(study: Any, ctx: Context, experiments: dict[int, str] | None = 
 
 def write_all(study: Any, ctx: Context, plots: bool) -> None:
     """Tables, the best configuration(s) as experiment files, and (optionally) the plots."""
-    from lightning_app.sweep.experiment import write_experiments
-
     best = best_trials(study.get_trials(deepcopy=False), ctx)
     experiments = write_experiments(best, ctx)
     write_tables(study, ctx, experiments)
     if plots:
-        from lightning_app.sweep.plots import write_plots
-
         write_plots(study, ctx)
     print(f"[sweep {ctx.study_name}] results: {ctx.sweep_dir / RESULTS_FILE}", flush=True)
     for number, name in experiments.items():

@@ -46,9 +46,8 @@ def test_predictions_match_lapp_eval(module_server, trained_run, tmp_path):
     """Every test-split row served gives the checkpoint's class; accuracy equals `lapp eval`'s."""
     import torch
 
-    from lightning_app.build import build_datamodule
-    from lightning_app.evaluate import evaluate
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import build_datamodule, load_model
+    from lightning_app.recipes.evaluate import evaluate
     from tests.conftest import compose
 
     ckpt = trained_run / "checkpoints" / "best.ckpt"
@@ -176,8 +175,10 @@ def test_metrics_are_prometheus_text(module_server):
         )
     }
     assert counts["200"] >= 1 and counts["422"] >= 1
-    assert re.search(r'^lapp_request_duration_seconds_bucket\{le="\+Inf"\} \d+$', text, re.M)
-    assert re.search(r"^lapp_batch_size_count [1-9]\d*$", text, re.M)
-    assert re.search(r"^lapp_instances_total [1-9]\d*$", text, re.M)
+    assert re.search(
+        r'^lapp_request_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*\.0$', text, re.M
+    )
+    assert re.search(r"^lapp_batch_size_count [1-9]\d*\.0$", text, re.M)
+    assert re.search(r"^lapp_instances_total [1-9]\d*\.0$", text, re.M)
     for line in text.splitlines():  # every sample line is `name{labels} value`
         assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [-+0-9.e]+$", line), line

@@ -86,10 +86,13 @@ def register_configs() -> None:
     """Register every schema in Hydra's ConfigStore (idempotent; call before composing)."""
     from hydra.core.config_store import ConfigStore
 
+    from lightning_app.config.compat import store_lazily
+
     cs = ConfigStore.instance()
     _adopt_launcher_schemas(cs)
+    # Built when a composition first loads them: a run reads a handful of the 44.
     for group, options in GROUP_SCHEMAS.items():
         for name, node in options.items():
-            cs.store(group=f"schema/{group}", name=name, node=node)
+            store_lazily(cs, name, node, group=f"schema/{group}")
     for name, node in PRIMARY_SCHEMAS.items():
-        cs.store(name=name, node=node)
+        store_lazily(cs, name, node)

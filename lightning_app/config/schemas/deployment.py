@@ -49,6 +49,7 @@ class DeployTarget(str, Enum):
 
 
 class Exporter(str, Enum):
+    auto = "auto"  # legacy, then dynamo if legacy cannot export the model or fails parity
     dynamo = "dynamo"
     legacy = "legacy"
 
@@ -118,7 +119,7 @@ class BenchmarkConf:
 @dataclass
 class DeploymentConf:
     name: DeployTarget = DeployTarget.onnx
-    exporter: Exporter = Exporter.dynamo  # dynamo (torch.export) or legacy (TorchScript)
+    exporter: Exporter = Exporter.auto  # auto, dynamo (torch.export) or legacy (TorchScript)
     opset: int = 20
     parity_tolerance: float = 1e-4  # max |onnx - torch| on the test split (fp32 artifacts)
     eval_batch_size: int = 512  # rows per call when scoring artifacts on the test split
