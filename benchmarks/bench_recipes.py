@@ -114,8 +114,8 @@ def run_recipe(recipe: str, overrides: list[str], work: Path) -> dict:
     """Train ``experiment=recipe`` with ``overrides``; test accuracy, epochs and seconds."""
     import logging
 
+    from lightning_app.recipes.train import train
     from lightning_app.runs import read_json
-    from lightning_app.train import train
 
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
