@@ -1,7 +1,9 @@
 """`make bench`: run every ``benchmarks/bench_*.py`` in turn and print its output.
 
-``python benchmarks/run_all.py [NAME ...]`` runs only the scripts whose name contains a NAME
-(e.g. ``deployment``). Benchmarks measure and print; nothing here asserts a time.
+``python benchmarks/run_all.py [NAME ...] [-- FLAG ...]`` runs only the scripts whose name
+contains a NAME (e.g. ``deployment``); flags after ``--`` go to each script run
+(``make bench ARGS="recipes -- --recipes csv_mlp"``). Benchmarks measure and print; nothing here
+asserts a time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
+    flags = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     names = [a for a in argv if not a.startswith("-")]
     scripts = sorted(
         p for p in HERE.glob("bench_*.py") if not names or any(n in p.stem for n in names)
@@ -35,7 +39,7 @@ def main(argv: list[str]) -> int:
     for script in scripts:
         print(f"\n=== {script.stem} ===", flush=True)
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, str(script)], cwd=HERE.parent, env=env)
+        code = subprocess.call([sys.executable, str(script), *flags], cwd=HERE.parent, env=env)
         print(f"--- {script.stem}: exit {code}, {time.perf_counter() - started:.0f} s", flush=True)
         if code:
             failed.append(script.stem)

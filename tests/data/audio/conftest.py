@@ -62,9 +62,10 @@ def keyword_run(keyword_dir, tmp_path_factory) -> Path:
                 *audio_overrides(keyword_dir),
                 "data.loader.batch_size=16",
                 "trainer.max_epochs=12",
-                # Waveform augmentation and time masks stay on; a frequency mask can erase a
-                # pure tone (one band) and with it the label, which broadband speech does not
-                # suffer.
+                # The recipe trains unaugmented; the augmented path (waveform augmentation
+                # and time masks) is exercised here. A frequency mask can erase a pure tone
+                # (one band) and with it the label, which broadband speech does not suffer.
+                "augmentation=audio",
                 "augmentation.freq_masks=0",
                 f"paths.run_dir={root / 'run'}",
             ],

@@ -18,7 +18,7 @@ from tests.serving.conftest import Server
 def test_train_serve_predict(keyword_dir, tmp_path):
     train = run_lapp(
         ["train", *FAST, "experiment=keywords_cnn", *audio_overrides(keyword_dir), "trainer.max_epochs=12",
-         "data.loader.batch_size=16", "augmentation.freq_masks=0"],
+         "data.loader.batch_size=16", "augmentation=audio", "augmentation.freq_masks=0"],
         tmp_path,
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
