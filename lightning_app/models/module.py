@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightning_app.data.loaders import GroupedLoader
 from lightning_app.errors import LappError
 from lightning_app.models.schedulers import build_scheduler
+from lightning_app.training.compat import raw_optimizer_step
 
 
 class NonFiniteLossError(LappError):
@@ -162,9 +163,7 @@ class LitModel(pl.LightningModule):
                 # Like Keras' steps_per_execution: the backward and optimizer-step hooks run
                 # for the group's last batch only. The step still counts in global_step.
                 loss.backward()
-                optimizer._on_before_step()
-                optimizer.optimizer.step()
-                optimizer._on_after_step()
+                raw_optimizer_step(optimizer)
             else:
                 self.manual_backward(loss)
                 optimizer.step()

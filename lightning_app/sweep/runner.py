@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lightning_app.config.compat import job_return_value
 from lightning_app.errors import SweepError
 from lightning_app.sweep import leases, results
+from lightning_app.sweep.compat import set_system_attr, trial_id
 from lightning_app.sweep.compose_check import ComposeCheck
 from lightning_app.sweep.factories import (
     build_pruner,
@@ -136,7 +138,7 @@ class SweepRunner:
                     time.sleep(min(s.heartbeat_interval, 2.0))
                     continue
                 batch = self._ask(study, value, me, ctx.n_trials)
-                heartbeat.watch([t._trial_id for t in batch])
+                heartbeat.watch([trial_id(t) for t in batch])
                 try:
                     returns += self._run_batch(study, batch, plan, ctx, url)
                 except (KeyboardInterrupt, SystemExit):  # Ctrl-C (Lightning turns it into exit(1))
@@ -203,7 +205,7 @@ class SweepRunner:
 
         def untrack(trials: list[Any]) -> None:
             for trial in trials:
-                running.pop(trial._trial_id, None)
+                running.pop(trial_id(trial), None)
             heartbeat.watch(list(running))
 
         def lane() -> None:
@@ -218,7 +220,7 @@ class SweepRunner:
                                 stop.set()
                             return
                         mine = self._ask(study, value, me, ctx.n_trials)
-                        running.update({t._trial_id: t for t in mine})
+                        running.update({trial_id(t): t for t in mine})
                         heartbeat.watch(list(running))
                         jobs = self._prepare(study, mine, plan, ctx, url)
                         first = self.job_idx
@@ -285,7 +287,7 @@ class SweepRunner:
         batch = []
         for _ in range(n):
             trial = study.ask()
-            leases.claim(study, trial._trial_id, me)
+            leases.claim(study, trial_id(trial), me)
             batch.append(trial)
         allowed = set(Tally.slots(study.get_trials(deepcopy=False))[:n_trials])
         kept = []
@@ -293,7 +295,7 @@ class SweepRunner:
             if trial.number in allowed:
                 kept.append(trial)
                 continue
-            study._storage.set_trial_system_attr(trial._trial_id, leases.SURPLUS, True)
+            set_system_attr(study, trial_id(trial), leases.SURPLUS, True)
             trial.set_user_attr("fail_reason", "not run: other workers reached n_trials first")
             study.tell(trial, state=TrialState.FAIL)
         return kept
@@ -353,7 +355,7 @@ class SweepRunner:
             ok = ret.status == JobStatus.COMPLETED
             outcome = read_outcome(
                 ok,
-                ret._return_value,
+                job_return_value(ret),
                 results.read_metrics(run_dir),
                 plan.objectives,
                 run_dir / "metrics.json",
