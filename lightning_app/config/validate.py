@@ -11,11 +11,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from lightning_app import metrics
 from lightning_app.errors import ConfigError
 
-CLASSIFICATION_METRICS = ("loss", "acc", "f1")
-REGRESSION_METRICS = ("loss", "mse", "mae", "r2")
-MAXIMIZED = ("acc", "f1", "r2")
 AUDIO_SOURCE = "lightning_app.audio.source.AudioFolderSource"
 BUILTIN_MODELS = {
     "lightning_app.models.mlp.MLP": "mlp",
@@ -332,14 +330,11 @@ def validate_export_config(cfg: DictConfig) -> None:
 def resolve_monitor(metric: str, mode: str, task: str) -> tuple[str, str]:
     """Turn ``auto`` into the task's default and check the metric is one the task logs."""
     if metric == "auto":
-        metric = "val/acc" if task == "classification" else "val/loss"
-    allowed_names = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    allowed = [f"{stage}/{m}" for stage in ("val", "train") for m in allowed_names]
+        metric = metrics.default_monitor(task)
+    allowed = metrics.logged(task)
     if metric not in allowed:
         raise ConfigError(f"monitor.metric={metric!r}: a {task} run logs {allowed}")
-    if mode == "auto":
-        mode = "max" if metric.split("/")[-1] in MAXIMIZED else "min"
-    return metric, mode
+    return metric, metrics.resolve_mode(metric, mode)
 
 
 def _model_problems(model_cfg: DictConfig, spec) -> list[str]:

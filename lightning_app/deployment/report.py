@@ -14,6 +14,7 @@ import numpy as np
 
 from lightning_app.deployment import plots
 from lightning_app.deployment.artifact import artifact_path
+from lightning_app.metrics import report_metric
 from lightning_app.runs import atomic_write
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def _artifact_section(run_dir: Path, metrics: dict[str, Any], task: str) -> list
     names = variants(metrics)
     if not names:
         return ["## Artifacts", "", "No ONNX artifact (deployment=none).", ""]
-    main = "test_acc" if task == "classification" else "test_mse"
+    main = report_metric(task)
     base = metrics.get(f"deploy/fp32/{main}")
     tput = next(
         (k.split("/")[-1] for k in metrics if k.startswith("deploy/fp32/throughput_bs")),
@@ -114,7 +115,9 @@ def _artifact_section(run_dir: Path, metrics: dict[str, Any], task: str) -> list
 def _distill_section(metrics: dict[str, Any]) -> list[str]:
     if "distill/student_alone/params" not in metrics:
         return []
-    main = "test_acc" if "distill/teacher/test_acc" in metrics else "test_mse"
+    main = report_metric(
+        "classification" if "distill/teacher/test_acc" in metrics else "regression"
+    )
     rows = [[n.replace("_", " "), metrics.get(f"distill/{n}/params"), metrics.get(f"distill/{n}/{main}")]
             for n in ("teacher", "student", "student_alone")]  # fmt: skip
     gain = metrics["distill/student/" + main] - metrics["distill/student_alone/" + main]
@@ -175,7 +178,7 @@ def write_report(
         ]
     names = variants(metrics)
     if names:
-        main = "test_acc" if spec.task == "classification" else "test_mse"
+        main = report_metric(spec.task)
         rows = [{"name": v, "size_kb": metrics[f"deploy/{v}/size_bytes"] / 1024, "metric": metrics.get(f"deploy/{v}/{main}"),
                  "latency_p50_ms": metrics.get(f"deploy/{v}/latency_p50_ms")} for v in names]  # fmt: skip
         rows.append({"name": "torch", "size_kb": None, "metric": metrics.get(f"deploy/torch/{main}"),

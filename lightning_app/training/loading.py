@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from lightning_app import metrics
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.transforms import FeatureTransform
 from lightning_app.errors import RunDirError
@@ -56,7 +57,7 @@ def load_model(ckpt_path: str | Path) -> LoadedModel:
         num_outputs=spec.num_outputs,
         optimizer=None,
         scheduler={"name": "none"},
-        monitor="val/loss",
+        monitor=metrics.name(metrics.VAL, metrics.LOSS),
         hparams=hp,
     )
     model.load_state_dict(ckpt["state_dict"])
