@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
+from lightning_app.runs import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
 
     callbacks: list = [
         RunCheckpoint(
-            dirpath=str(run_dir / "checkpoints"),
+            dirpath=str(RunDir(run_dir).checkpoints),
             filename="best",
             monitor=cfg.monitor.metric,
             mode=plain(cfg.monitor)["mode"],

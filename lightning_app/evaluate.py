@@ -11,7 +11,6 @@ from omegaconf import DictConfig
 from lightning_app.entry import hydra_main, run_task
 
 log = logging.getLogger("lightning_app.evaluate")
-SPLITS = ("train", "val", "test")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -20,9 +19,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     from lightning_app.build import build_datamodule
+    from lightning_app.data.splits import SPLITS
     from lightning_app.errors import ConfigError
     from lightning_app.runs import (
         PREPROCESSING_FILE,
+        RunDir,
         find_checkpoint,
         read_json,
         require_run_dir,
@@ -57,7 +58,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     (results,) = trainer.test(loaded.model, dataloaders=loader(), verbose=False)
     results = {k.replace("test/", f"{cfg.split}/", 1): v for k, v in results.items()}
-    out = Path(cfg.paths.run_dir) / "metrics.json"
+    out = RunDir(cfg.paths.run_dir).metrics
     write_json(out, {"checkpoint": str(ckpt), **results})
     for key, value in sorted(results.items()):
         print(f"{key}: {value:.6f}")

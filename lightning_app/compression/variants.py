@@ -64,7 +64,7 @@ def float_variants(
         from lightning_app.build import build_optimizer
         from lightning_app.compression.finetune import prune_trained
 
-        optimizer = build_optimizer(loaded.hparams["optimizer"])
+        optimizer = build_optimizer(finetune_optimizer_config(loaded.hparams["optimizer"], prune))
         pruned = prune_trained(model, prune, datamodule, optimizer, seed)
         pinfo = info | {
             "variant": "pruned",
@@ -75,3 +75,12 @@ def float_variants(
         }
         variants.append(("pruned", pruned, pinfo))
     return variants
+
+
+def finetune_optimizer_config(optimizer_cfg: dict[str, Any], prune_cfg: Any) -> dict[str, Any]:
+    """The run's ``optimizer`` config with the fine-tuning learning rate: ``optimizer.lr`` times
+    ``compression.prune.finetune_lr_scale`` (an optimizer without ``lr`` is used as it is)."""
+    cfg = dict(optimizer_cfg)
+    if cfg.get("lr"):
+        cfg["lr"] = cfg["lr"] * prune_cfg.finetune_lr_scale
+    return cfg

@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 # preprocessing.json layout version; bump when a key changes meaning.
 STATE_VERSION = 1
-REPORT_FILE = "data_report.md"
 
 
 def preprocessing_config(given: dict[str, Any] | None) -> dict[str, Any]:
@@ -143,12 +142,12 @@ class ArrayDataModule(pl.LightningDataModule):
 
     def write_report(self, run_dir: str | Path) -> Path:
         """Write ``data_report.md`` into the run directory (atomically) and log it."""
-        from lightning_app.runs import atomic_write
+        from lightning_app.runs import RunDir, atomic_write
 
         self.prepare()
         text = format_report(self.report, self.spec)
         log.info("data report:\n%s", text)
-        return atomic_write(Path(run_dir) / REPORT_FILE, lambda fh: fh.write(text), mode="w")
+        return atomic_write(RunDir(run_dir).data_report, lambda fh: fh.write(text), mode="w")
 
     # -- loaders ----------------------------------------------------------------------------
     def _loader(self, name: str, train: bool):

@@ -31,13 +31,11 @@ from lightning_app.data.labels import (
 )
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.spec import DataSpec
-from lightning_app.data.splits import split_indices
+from lightning_app.data.splits import SPLITS, split_indices
 from lightning_app.data.tabular import TabularEncoder
 from lightning_app.data.text import Tokenizer
 from lightning_app.data.transforms import FeatureTransform, fit_feature_transform
 from lightning_app.errors import ConfigError, DataError
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

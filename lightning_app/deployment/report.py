@@ -12,18 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app import runs
 from lightning_app.deployment import plots
 from lightning_app.deployment.artifact import artifact_path
 from lightning_app.metrics import report_metric
-from lightning_app.runs import atomic_write
+from lightning_app.runs import RunDir, atomic_write
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "report.md"
-FIGURES = {
-    "curves": "learning_curves.png",
-    "confusion": "confusion_matrix.png",
-    "artifacts": "artifacts.png",
-}
+FIGURES = runs.REPORT_FIGURES
 ORDER = ("fp32", "pruned", "int8", "pruned_int8")
 
 
@@ -49,7 +45,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _read_log(run_dir: Path):
-    path = run_dir / "logs" / "metrics.csv"
+    path = RunDir(run_dir).metrics_log
     if not path.is_file():
         return None
     import pandas as pd
@@ -147,7 +143,7 @@ def write_report(
         lines.append(
             f"Quantization: ONNX Runtime {q.mode} int8{' (' + q.format + ')' if q.mode == 'static' else ''}."
         )
-    if (run_dir / "data_report.md").is_file():
+    if RunDir(run_dir).data_report.is_file():
         lines.append(
             "The data stage's findings (rows dropped, values repaired, class balance): [data_report.md](data_report.md)."
         )
@@ -163,12 +159,12 @@ def write_report(
     lines += _artifact_section(run_dir, metrics, spec.task)
     lines += _distill_section(metrics)
     frame = _read_log(run_dir)
-    if plots.learning_curves(frame, run_dir / FIGURES["curves"]):
+    if plots.learning_curves(frame, RunDir(run_dir).figure("curves")):
         lines += ["## Learning curves", "", f"![learning curves]({FIGURES['curves']})", ""]
     else:
         lines += ["## Learning curves", "", "No per-epoch log in this run (logger=none).", ""]
     if confusion is not None:
-        plots.confusion(confusion, list(spec.class_names), run_dir / FIGURES["confusion"])
+        plots.confusion(confusion, list(spec.class_names), RunDir(run_dir).figure("confusion"))
         source = "fp32 ONNX artifact" if variants(metrics) else "torch model"
         lines += [
             f"## Confusion matrix (test split, {source})",
@@ -183,7 +179,7 @@ def write_report(
                  "latency_p50_ms": metrics.get(f"deploy/{v}/latency_p50_ms")} for v in names]  # fmt: skip
         rows.append({"name": "torch", "size_kb": None, "metric": metrics.get(f"deploy/torch/{main}"),
                      "latency_p50_ms": metrics.get("deploy/torch/latency_p50_ms")})  # fmt: skip
-        plots.artifact_bars(rows, main, run_dir / FIGURES["artifacts"])
+        plots.artifact_bars(rows, main, RunDir(run_dir).figure("artifacts"))
         lines += ["## How these were measured", "",
                   "Accuracy and parity on the whole test split with ONNX Runtime (CPU). Latency: single calls "
                   "at batch 1 after warm-up; throughput: rows per second at the throughput batch size (median call); "
@@ -191,4 +187,4 @@ def write_report(
                   "machine's load. Unstructured pruning zeroes weights but ONNX stores dense tensors, so "
                   "only the gzip size shows it; structured pruning removes channels and shrinks the file.", ""]  # fmt: skip
     text = "\n".join(lines)
-    return atomic_write(run_dir / REPORT_FILE, lambda fh: fh.write(text), mode="w")
+    return atomic_write(RunDir(run_dir).report, lambda fh: fh.write(text), mode="w")

@@ -78,7 +78,7 @@ def deploy_run(
     from lightning_app.build import plain
     from lightning_app.compression.variants import float_variants
     from lightning_app.deployment.report import write_report
-    from lightning_app.runs import find_checkpoint, read_json, write_json
+    from lightning_app.runs import RunDir, find_checkpoint, read_json, write_json
     from lightning_app.training.loading import load_model
 
     # Plain strings for enum choices (messages and metadata read "structured", not an Enum repr).
@@ -103,7 +103,7 @@ def deploy_run(
             bench.torch_predictor(variants[0][1]), x_test, deployment.eval_batch_size
         )
         confusion = bench.confusion_matrix(logits, y_test, loaded.spec.num_outputs)
-    path = run_dir / "metrics.json"
+    path = RunDir(run_dir).metrics
     previous = read_json(path) if path.is_file() else {}
     merged = {k: v for k, v in previous.items() if not k.startswith(DEPLOY_PREFIX)} | metrics
     write_json(path, merged)

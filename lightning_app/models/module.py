@@ -91,6 +91,12 @@ class LitModel(pl.LightningModule):
         else:
             super().__setattr__(name, value)
 
+    def use_optimization(
+        self, optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict[str, Any]
+    ) -> None:
+        """Train further with another optimizer factory and scheduler (e.g. fine-tuning)."""
+        self.optimizer_factory, self.scheduler_cfg = optimizer, scheduler
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.transform(x))
 

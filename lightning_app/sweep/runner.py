@@ -18,6 +18,7 @@ from typing import Any
 
 from lightning_app.config.compat import job_return_value
 from lightning_app.errors import SweepError
+from lightning_app.runs import RunDir
 from lightning_app.sweep import leases, results
 from lightning_app.sweep.compat import set_system_attr, trial_id
 from lightning_app.sweep.compose_check import ComposeCheck
@@ -358,7 +359,7 @@ class SweepRunner:
                 job_return_value(ret),
                 results.read_metrics(run_dir),
                 plan.objectives,
-                run_dir / "metrics.json",
+                RunDir(run_dir).metrics,
             )
             self._tell(study, trial, outcome, ctx, seconds)
         return list(returns)
