@@ -190,7 +190,7 @@ def _train_model() -> Path:
     if (RUN / "model.onnx").is_file():
         return RUN
     sys.path.insert(0, str(ROOT))
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
     from tests.audio.synth import write_dataset
     from tests.conftest import compose
 

@@ -52,7 +52,7 @@ def metrics_of(run_dir: Path) -> dict:
 def train(run_dir: Path, overrides: list[str]) -> dict:
     from omegaconf import OmegaConf
 
-    from lightning_app.train import train as lapp_train
+    from lightning_app.recipes.train import train as lapp_train
 
     cfg = compose(
         "train", [*COMMON, *TIMING, *overrides, *QUICK_EPOCHS, f"paths.run_dir={run_dir}"]
@@ -64,7 +64,7 @@ def train(run_dir: Path, overrides: list[str]) -> dict:
 
 
 def export(run_dir: Path, overrides: list[str]) -> dict:
-    from lightning_app.export import export as lapp_export
+    from lightning_app.recipes.export import export as lapp_export
 
     lapp_export(compose("export", [f"run_dir={run_dir}", "threads=1", *TIMING, *overrides]))
     return metrics_of(run_dir)

@@ -52,8 +52,8 @@ def lapp_fit(tmp: Path, seed: int, *extra: str) -> float:
     from hydra import compose, initialize_config_module
 
     from lightning_app.config.schemas import register_configs
+    from lightning_app.recipes.train import train
     from lightning_app.runs import read_json
-    from lightning_app.train import train
 
     register_configs()
     run_dir = tmp / f"run{seed}_{len(extra)}"

@@ -34,8 +34,8 @@ def serve_naive(run_dir: Path, port: int) -> None:
     import uvicorn
     from fastapi import FastAPI
 
+    from lightning_app.build import load_model
     from lightning_app.runs import find_checkpoint
-    from lightning_app.training.loading import load_model
 
     torch.set_num_threads(1)
     loaded = load_model(find_checkpoint(run_dir))
@@ -109,7 +109,7 @@ if ls is not None:
 
 
 def serve_litserve(run_dir: Path, port: int, batch: int) -> None:
-    from lightning_app.deployment.served_model import OnnxModel
+    from lightning_app.serving.served_model import OnnxModel
 
     info = OnnxModel(run_dir / "model.onnx").info
     api = OnnxAPI(

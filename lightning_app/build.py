@@ -14,6 +14,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_app import metrics
 from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
@@ -27,6 +28,13 @@ def plain(node: Any) -> Any:
     if isinstance(node, DictConfig) or OmegaConf.is_config(node):
         return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
     return node
+
+
+def plain_config(cfg: Any) -> DictConfig:
+    """The entry point's one conversion: the validated config with plain values (enum choices
+    as their strings, no schema types), read by attribute everywhere after. Interpolations stay
+    live: ``${hydra:...}`` resolves only where a key that needs it is read."""
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
 
 
 def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
@@ -135,6 +143,31 @@ def build_lit_module(
         hparams=hparams,
         steps_per_execution=steps_per_execution,
     )
+
+
+def load_model(ckpt_path: str | Path):
+    """Rebuild a trained network from its checkpoint (plain config + weights), in eval mode.
+
+    Returns:
+        A :class:`~lightning_app.training.loading.LoadedModel`.
+    """
+    from lightning_app.models.module import LitModel
+    from lightning_app.training.loading import LoadedModel, read_trained
+
+    ckpt, hp, spec, transform = read_trained(ckpt_path)
+    model = LitModel(
+        net=build_network(OmegaConf.create(hp["model"]), spec),
+        transform=transform,
+        task=spec.task,
+        num_outputs=spec.num_outputs,
+        optimizer=None,
+        scheduler={"name": "none"},
+        monitor=metrics.name(metrics.VAL, metrics.LOSS),
+        hparams=hp,
+    )
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return LoadedModel(model=model, spec=spec, hparams=hp, ckpt_path=Path(ckpt_path))
 
 
 def build_optimizer(optimizer_cfg: Any):

@@ -10,12 +10,18 @@ import importlib
 import sys
 
 STAGES: dict[str, tuple[str, str]] = {
-    "train": ("lightning_app.train", "fit and test a model from composed configs"),
-    "eval": ("lightning_app.evaluate", "recompute a run's test metrics from its checkpoint"),
-    "export": ("lightning_app.export", "rerun compression and ONNX export on a trained run"),
-    "serve": ("lightning_app.serve", "HTTP service over an exported ONNX model"),
+    "train": ("lightning_app.recipes.train", "fit and test a model from composed configs"),
+    "eval": (
+        "lightning_app.recipes.evaluate",
+        "recompute a run's test metrics from its checkpoint",
+    ),
+    "export": (
+        "lightning_app.recipes.export",
+        "rerun compression and ONNX export on a trained run",
+    ),
+    "serve": ("lightning_app.recipes.serve", "HTTP service over an exported ONNX model"),
     "predict": (
-        "lightning_app.predict",
+        "lightning_app.recipes.predict",
         "predict a CSV/Parquet/JSONL/NPZ file with an exported model",
     ),
 }

@@ -77,7 +77,7 @@ def train_in_process(tmp_path):
     """Compose with TINY + overrides and run the train task in this process; returns run_dir."""
 
     def _train(overrides=(), tiny=True):
-        from lightning_app.train import train
+        from lightning_app.recipes.train import train
 
         run_dir = tmp_path / "run"
         cfg = compose("train", [*(TINY if tiny else []), *overrides, f"paths.run_dir={run_dir}"])

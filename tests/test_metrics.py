@@ -11,7 +11,7 @@ from torch import nn
 
 from lightning_app import metrics
 from lightning_app.config.validate import resolve_monitor
-from lightning_app.deployment import benchmark as bench
+from lightning_app.export import benchmark as bench
 from lightning_app.models.module import LitModel
 from lightning_app.sweep.objectives import guess_direction, resolve_objectives
 

@@ -6,9 +6,10 @@
   padding/cropping a recording to the configured clip;
 - :mod:`~lightning_app.audio.source`: ``data=audio_folder``;
 - :mod:`~lightning_app.audio.augment`: ``augmentation=audio`` (time shift, background noise,
-  gain on waveforms; SpecAugment masking on spectrograms);
-- :mod:`~lightning_app.audio.requests`: audio in requests and prediction files.
+  gain on waveforms; SpecAugment masking on spectrograms)
+  (audio in requests and prediction files is decoded in
+  :mod:`~lightning_app.serving.audio_requests`).
 
-Import cost of this package: nothing; ``features``, ``clips`` and ``requests`` need numpy,
+Import cost of this package: nothing; ``features`` and ``clips`` need numpy,
 scipy and soundfile only (no torch), so the server computes features without torch.
 """

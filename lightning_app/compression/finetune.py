@@ -78,3 +78,12 @@ def prune_trained(
             "structured pruning removed %d channels", shrink(pruned.net, list(prune_cfg.layers))
         )
     return pruned.eval()
+
+
+def finetune_optimizer_config(optimizer_cfg: dict[str, Any], prune_cfg: Any) -> dict[str, Any]:
+    """The run's ``optimizer`` config with the fine-tuning learning rate: ``optimizer.lr`` times
+    ``compression.prune.finetune_lr_scale`` (an optimizer without ``lr`` is used as it is)."""
+    cfg = dict(optimizer_cfg)
+    if cfg.get("lr"):
+        cfg["lr"] = cfg["lr"] * prune_cfg.finetune_lr_scale
+    return cfg

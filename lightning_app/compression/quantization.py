@@ -18,8 +18,8 @@ import numpy as np
 
 from lightning_app.config.choices import choices
 from lightning_app.config.schemas.deployment import QuantMode
-from lightning_app.deployment.artifact import INPUT_NAME
 from lightning_app.errors import CompressionError
+from lightning_app.export.artifact import INPUT_NAME
 
 log = logging.getLogger(__name__)
 MODES = choices(QuantMode, without=("none",))

@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from lightning_app.compression.finetune import prune_trained
+from lightning_app.compression.structured import shrink
 from lightning_app.errors import CompressionError
 
 log = logging.getLogger(__name__)
@@ -23,28 +25,34 @@ def _prune_info(prune: Any, when: str) -> dict[str, Any]:
 
 
 def float_variants(
-    loaded: Any, compression: Any, datamodule: Any, post_training: bool, seed: int | None
+    model: nn.Module,
+    compression: Any,
+    datamodule: Any,
+    post_training: bool,
+    seed: int | None,
+    optimizer: Any = None,
 ) -> list[tuple[str, nn.Module, dict[str, Any]]]:
     """``[(variant, model, compression description)]``, starting with ``fp32``.
 
     Args:
-        loaded: the run's :class:`~lightning_app.training.loading.LoadedModel`.
+        model: the run's trained LitModel.
         compression: the ``compression`` config.
         datamodule: the run's prepared datamodule (fine-tuning data).
         post_training: `lapp export`: prune the trained model now (variant ``pruned``). In
             `lapp train` pruning happened during training, so ``fp32`` is already pruned; a
             structured run's zeroed channels are cut out here.
         seed: fine-tuning seed.
+        optimizer: the fine-tuning optimizer factory ``params -> Optimizer`` (post-training
+            pruning fine-tunes with it), built with the fine-tuning learning rate
+            (:func:`lightning_app.compression.finetune.finetune_optimizer_config`).
     """
-    from lightning_app.compression.structured import shrink
-
     prune = compression.prune
     if compression.distill.enabled and post_training:
         raise CompressionError(
             "compression=distill trains a new (student) model: run `lapp train compression=distill "
             "compression.distill.teacher=TEACHER_RUN_DIR model=...`; `lapp export` prunes and quantizes only"
         )
-    model = loaded.model.eval()
+    model = model.eval()
     info: dict[str, Any] = {"variant": "fp32", "base": None, "pruning": None, "quantization": None}
     if compression.distill.enabled:
         d = compression.distill
@@ -61,10 +69,6 @@ def float_variants(
             )
     variants = [("fp32", model, info)]
     if prune.enabled and post_training:
-        from lightning_app.build import build_optimizer
-        from lightning_app.compression.finetune import prune_trained
-
-        optimizer = build_optimizer(finetune_optimizer_config(loaded.hparams["optimizer"], prune))
         pruned = prune_trained(model, prune, datamodule, optimizer, seed)
         pinfo = info | {
             "variant": "pruned",
@@ -75,12 +79,3 @@ def float_variants(
         }
         variants.append(("pruned", pruned, pinfo))
     return variants
-
-
-def finetune_optimizer_config(optimizer_cfg: dict[str, Any], prune_cfg: Any) -> dict[str, Any]:
-    """The run's ``optimizer`` config with the fine-tuning learning rate: ``optimizer.lr`` times
-    ``compression.prune.finetune_lr_scale`` (an optimizer without ``lr`` is used as it is)."""
-    cfg = dict(optimizer_cfg)
-    if cfg.get("lr"):
-        cfg["lr"] = cfg["lr"] * prune_cfg.finetune_lr_scale
-    return cfg

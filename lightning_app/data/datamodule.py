@@ -14,6 +14,7 @@ from lightning_app.data.preparation import SPLITS, prepare
 from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.transforms import FeatureTransform
+from lightning_app.runs import RunDir, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,6 @@ class ArrayDataModule(pl.LightningDataModule):
 
     def write_report(self, run_dir: str | Path) -> Path:
         """Write ``data_report.md`` into the run directory (atomically) and log it."""
-        from lightning_app.runs import RunDir, atomic_write
-
         self.prepare()
         text = format_report(self.report, self.spec)
         log.info("data report:\n%s", text)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     from omegaconf import OmegaConf
 
     from lightning_app.entry import run_task
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     try:
         run_task(train, OmegaConf.load(argv[0]))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lightning_app.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +39,6 @@ def settle(cfg: Any, trainer: Any, datamodule: Any) -> bool:
         ConfigError: a setting that cannot work with this many ranks.
     """
     from lightning_app.config.validate import world_problems
-    from lightning_app.errors import ConfigError
 
     strategy = trainer.strategy
     if getattr(strategy, "cluster_environment", None) is not None and hasattr(

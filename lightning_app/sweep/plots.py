@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_app.runs import atomic_write
+from lightning_app.sweep.ranking import constraints_func
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ def write_plots(study: Any, ctx: Any) -> list[Path]:
 
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as ovm
-
-    from lightning_app.sweep.results import constraints_func
 
     out, d = [], ctx.sweep_dir
     names = ["value" if o.metric == "return" else o.metric for o in ctx.objectives]

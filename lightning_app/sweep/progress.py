@@ -6,19 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_app.sweep import leases
-
-
-def counts(trial: Any) -> bool:
-    """Does this trial use up one of the ``n_trials`` slots?
-
-    Finished and running trials do; waiting ones (enqueued) not yet; interrupted trials (their
-    parameters were enqueued again) and surplus ones (never run) never do.
-    """
-    if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"):
-        return False
-    attrs = trial.system_attrs
-    return not (attrs.get(leases.INTERRUPTED) or attrs.get(leases.SURPLUS))
+from lightning_app.sweep.ranking import best_trials, counts
 
 
 @dataclass
@@ -67,8 +55,6 @@ def progress_line(
     ctx: Any, number: int, outcome: Any, tally: Tally, study: Any, seconds: float
 ) -> str:
     """``[sweep NAME] trial 7 (8/20) COMPLETE val/acc=0.963 | best 0.9704 (trial 3) | 12.3s``."""
-    from lightning_app.sweep.results import best_trials
-
     head = (
         f"[sweep {ctx.study_name}] trial {number} ({tally.finished}/{ctx.n_trials}) {outcome.state}"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,20 @@ from typing import Any
 from lightning_app.runs import METRICS_FILE, atomic_write
 from lightning_app.sweep import leases
 from lightning_app.sweep.compat import study_storage, trial_id
+from lightning_app.sweep.experiment import write_experiments
 from lightning_app.sweep.objectives import (
     RETURN,
     Constraint,
     Objective,
     Outcome,
-    best_index,
-    pareto_front,
     smallest_artifact,
 )
-from lightning_app.sweep.progress import Tally, counts
+from lightning_app.sweep.plots import write_plots
+from lightning_app.sweep.progress import Tally
+from lightning_app.sweep.ranking import VIOLATIONS, best_trials
 
 RESULTS_FILE = "optimization_results.yaml"
 TRIALS_FILE = "trials.csv"
-VIOLATIONS = "constraint_violations"  # user attribute: one value per constraint, <= 0 feasible
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,6 @@ class Context:
     objectives: list[Objective]
     constraints: list[Constraint]
     n_trials: int
-
-
-def constraints_func(trial: Any) -> list[float]:
-    """Optuna's ``constraints_func``: the violations recorded when the trial was told."""
-    return list(trial.user_attrs.get(VIOLATIONS) or [math.inf])
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -92,22 +86,6 @@ def record(study: Any, trial: Any, outcome: Outcome, ctx: Context) -> Outcome:
             tid, "fail_reason" if outcome.state == "FAIL" else "note", outcome.reason
         )
     return outcome
-
-
-def feasible(trial: Any) -> bool:
-    return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS, ()))
-
-
-def best_trials(trials: list[Any], ctx: Context) -> list[Any]:
-    """The best feasible complete trial (one objective) or the feasible Pareto front (several)."""
-    done = [
-        t for t in trials if t.state.name == "COMPLETE" and t.values and counts(t) and feasible(t)
-    ]
-    if len(ctx.objectives) == 1:
-        i = best_index([t.values[0] for t in done], ctx.objectives[0].direction)
-        return [] if i is None else [done[i]]
-    front = pareto_front([t.values for t in done], [o.direction for o in ctx.objectives])
-    return [done[i] for i in front]
 
 
 def _value_columns(ctx: Context) -> list[str]:
@@ -221,14 +199,10 @@ def write_tables(study: Any, ctx: Context, experiments: dict[int, str] | None = 
 
 def write_all(study: Any, ctx: Context, plots: bool) -> None:
     """Tables, the best configuration(s) as experiment files, and (optionally) the plots."""
-    from lightning_app.sweep.experiment import write_experiments
-
     best = best_trials(study.get_trials(deepcopy=False), ctx)
     experiments = write_experiments(best, ctx)
     write_tables(study, ctx, experiments)
     if plots:
-        from lightning_app.sweep.plots import write_plots
-
         write_plots(study, ctx)
     print(f"[sweep {ctx.study_name}] results: {ctx.sweep_dir / RESULTS_FILE}", flush=True)
     for number, name in experiments.items():

@@ -1,4 +1,4 @@
-"""Rebuild a trained model from a checkpoint: weights and plain config only, no pickled code."""
+"""Read a trained model's checkpoint: weights and plain config only, no pickled code."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
-from lightning_app import metrics
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.transforms import FeatureTransform
 from lightning_app.errors import RunDirError
@@ -36,11 +34,15 @@ def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
         raise RunDirError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
 
 
-def load_model(ckpt_path: str | Path) -> LoadedModel:
-    """Build the network from the checkpoint's config and load its weights (eval mode)."""
-    from lightning_app.build import build_network
-    from lightning_app.models.module import LitModel
+def read_trained(ckpt_path: str | Path) -> tuple[dict[str, Any], dict[str, Any], DataSpec, Any]:
+    """A checkpoint written by `lapp train`: ``(checkpoint, hyperparameters, spec, transform)``.
 
+    The network itself is rebuilt from ``hyperparameters["model"]`` by the builders
+    (:func:`lightning_app.build.load_model`).
+
+    Raises:
+        RunDirError: the file is missing, unreadable, or was not written by `lapp train`.
+    """
     ckpt = load_checkpoint(ckpt_path)
     hp = ckpt.get("hyper_parameters") or {}
     missing = [k for k in ("model", "spec", "transform") if k not in hp]
@@ -48,18 +50,4 @@ def load_model(ckpt_path: str | Path) -> LoadedModel:
         raise RunDirError(
             f"{ckpt_path} was not written by `lapp train` (hyperparameters lack {missing})"
         )
-    spec = DataSpec.from_dict(hp["spec"])
-    net = build_network(OmegaConf.create(hp["model"]), spec)
-    model = LitModel(
-        net=net,
-        transform=FeatureTransform.from_state(hp["transform"]),
-        task=spec.task,
-        num_outputs=spec.num_outputs,
-        optimizer=None,
-        scheduler={"name": "none"},
-        monitor=metrics.name(metrics.VAL, metrics.LOSS),
-        hparams=hp,
-    )
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return LoadedModel(model=model, spec=spec, hparams=hp, ckpt_path=Path(ckpt_path))
+    return ckpt, hp, DataSpec.from_dict(hp["spec"]), FeatureTransform.from_state(hp["transform"])

@@ -9,14 +9,14 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, TQDMProgressBar
 
+from lightning_app.errors import ConfigError
+
 
 def progress_bar(refresh_rate: int = 20, style: str = "auto") -> ProgressBar:
     """``style``: ``bar`` (tqdm), ``lines`` (one line per epoch) or ``auto`` (a bar when
     stdout is a terminal, lines otherwise: a redrawn bar in a log file is noise, and redrawing
     it costs more than a small model's epoch)."""
     if style not in ("auto", "bar", "lines"):
-        from lightning_app.errors import ConfigError
-
         raise ConfigError(f"callbacks.progress_bar.style={style!r}: must be auto, bar or lines")
     if style == "bar" or (style == "auto" and sys.stdout.isatty()):
         return TQDMProgressBar(refresh_rate=refresh_rate)

@@ -48,7 +48,7 @@ def keyword_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def keyword_run(keyword_dir, tmp_path_factory) -> Path:
     """`lapp train experiment=keywords_cnn` on the generated set, exported to model.onnx."""
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path_factory.mktemp("keyword_run") / "run"
     cfg = compose(

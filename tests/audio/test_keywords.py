@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lightning_app.audio.requests import Upload, upload_payload
+from lightning_app.serving.audio_requests import Upload, upload_payload
 from tests.audio.conftest import FAST, audio_overrides
 from tests.audio.synth import CLASSES, wav_bytes
 from tests.conftest import compose
@@ -21,7 +21,7 @@ from tests.conftest import compose
 
 @pytest.fixture(scope="module")
 def model(keyword_run):
-    from lightning_app.deployment.served_model import OnnxModel
+    from lightning_app.serving.served_model import OnnxModel
 
     return OnnxModel(keyword_run / "model.onnx")
 
@@ -46,8 +46,8 @@ def client(keyword_run):
     from starlette.testclient import TestClient
 
     from lightning_app.config.schemas import ServerConf
-    from lightning_app.deployment.server import create_app
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.server import create_app
+    from lightning_app.serving.settings import ServeSettings
 
     conf = OmegaConf.structured(ServerConf)
     conf.limits.max_instances = 8
@@ -82,7 +82,7 @@ def test_trains_well_above_chance(keyword_run):
 def test_serving_computes_the_training_features_bit_for_bit(model, source_rows):
     """An uploaded file, its base64 form and its raw PCM samples give exactly what training
     computed for that file (one feature function for both paths)."""
-    from lightning_app.deployment.inputs import build_parser
+    from lightning_app.serving.inputs import build_parser
 
     parser = build_parser(model)
     checked = 0
@@ -230,9 +230,9 @@ def test_bad_upload_forms(client, keyword_dir):
 
 
 def test_uploads_to_a_model_without_audio_are_415():
-    from lightning_app.deployment.predict_io import InputParser
-    from lightning_app.deployment.served_model import ModelInfo
     from lightning_app.errors import RequestError
+    from lightning_app.serving.predict_io import InputParser
+    from lightning_app.serving.served_model import ModelInfo
 
     info = ModelInfo(
         path=None,
@@ -252,7 +252,7 @@ def test_lapp_predict_on_a_folder(keyword_run, keyword_dir, tmp_path):
     import pandas as pd
 
     from lightning_app.errors import LappError
-    from lightning_app.predict import predict
+    from lightning_app.recipes.predict import predict
 
     out = tmp_path / "preds.csv"
     cfg = compose(
@@ -285,7 +285,7 @@ def test_lapp_predict_on_a_folder(keyword_run, keyword_dir, tmp_path):
 
 
 def test_lapp_eval_rebuilds_the_audio_features(keyword_run, tmp_path):
-    from lightning_app.evaluate import evaluate
+    from lightning_app.recipes.evaluate import evaluate
 
     ckpt = keyword_run / "checkpoints" / "best.ckpt"
     results = evaluate(compose("eval", [f"ckpt_path={ckpt}", f"paths.run_dir={tmp_path}"]))
@@ -298,7 +298,7 @@ def test_lapp_eval_rebuilds_the_audio_features(keyword_run, tmp_path):
     [("rnn", "data.source.features.kind=mfcc"), ("transformer", "data.source.features.n_mels=32")],
 )
 def test_frame_models_train_on_the_sequence_layout(keyword_dir, tmp_path, model, features):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     cfg = compose(
         "train",

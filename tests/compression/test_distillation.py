@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from lightning_app.compression.distillation import distillation_loss
 from lightning_app.errors import CompressionError, ConfigError
-from tests.deployment.conftest import train_run
+from tests.export.conftest import train_run
 
 
 def test_loss_mixes_soft_and_hard_terms():

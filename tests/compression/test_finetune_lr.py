@@ -6,7 +6,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lightning_app.build import build_optimizer
-from lightning_app.compression.variants import finetune_optimizer_config
+from lightning_app.compression.finetune import finetune_optimizer_config
 
 
 def test_finetune_lr_is_the_run_lr_times_the_scale() -> None:

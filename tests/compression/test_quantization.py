@@ -8,9 +8,9 @@ import torch
 
 from lightning_app.compression.quantization import BatchReader, load_calibration_file, quantize
 from lightning_app.data.spec import DataSpec
-from lightning_app.deployment.onnx_export import check, export_onnx, strip_file, weight_bytes
-from lightning_app.deployment.sessions import open_session, run_batches
 from lightning_app.errors import CompressionError
+from lightning_app.export.onnx_export import check, export_onnx, strip_file, weight_bytes
+from lightning_app.export.sessions import open_session, run_batches
 from lightning_app.models.mlp import MLP
 
 SPEC = DataSpec(task="classification", input_shape=(32,), num_outputs=4, input_kind="tabular")

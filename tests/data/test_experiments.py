@@ -12,7 +12,7 @@ from tests.data.conftest import QUICK, messy_frame, text_frame, write_idx_set
 
 
 def train(tmp_path, overrides):
-    from lightning_app.train import train as train_task
+    from lightning_app.recipes.train import train as train_task
 
     run_dir = tmp_path / "run"
     cfg = compose("train", [*overrides, *QUICK, f"paths.run_dir={run_dir}"])
@@ -44,7 +44,7 @@ def test_mnist_mlp_runs_end_to_end_on_generated_idx_files(tmp_path):
     assert state["report"]["split_sizes"] == {"train": 180, "val": 20, "test": 60}
     metrics = read_json(run_dir / "metrics.json")
     assert metrics["test/acc"] > 0.5  # the block position is easy to learn
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import load_model
 
     net = load_model(run_dir / "checkpoints" / "best.ckpt").model.net
     dims = [(m.in_features, m.out_features) for m in net.layers if hasattr(m, "in_features")]
@@ -53,7 +53,7 @@ def test_mnist_mlp_runs_end_to_end_on_generated_idx_files(tmp_path):
 
 
 def test_csv_experiment_and_eval_reuse_the_fitted_preprocessing(tmp_path):
-    from lightning_app.evaluate import evaluate
+    from lightning_app.recipes.evaluate import evaluate
 
     path = tmp_path / "t.csv"
     messy_frame(n=400).to_csv(path, index=False)
@@ -98,7 +98,7 @@ def test_text_experiment_trains_an_rnn(tmp_path):
     )
     state = read_json(run_dir / "preprocessing.json")
     assert state["spec"]["input_kind"] == "tokens" and state["tokenizer"]["max_len"] == 12
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import load_model
 
     assert type(load_model(run_dir / "checkpoints" / "best.ckpt").model.net).__name__ == "RNN"
     assert read_json(run_dir / "metrics.json")["test/acc"] > 0.6

@@ -22,7 +22,7 @@ START_TIMEOUT = 60.0
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """`lapp train` (tiny synthetic tabular data, 8 named features, 3 classes) with its model.onnx."""
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path_factory.mktemp("served") / "run"
     train(compose("train", [*TINY, "deployment=onnx", f"paths.run_dir={run_dir}"]))
@@ -35,7 +35,7 @@ def strict_artifact(trained_run, tmp_path_factory) -> Path:
     """The same model, with preprocessing metadata that forbids missing values."""
     import onnx
 
-    from lightning_app.deployment.artifact import META_PREPROCESSING
+    from lightning_app.export.artifact import META_PREPROCESSING
 
     path = tmp_path_factory.mktemp("strict") / "model.onnx"
     model = onnx.load(str(trained_run / "model.onnx"))

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from lightning_app.deployment.batching import MicroBatcher
 from lightning_app.errors import RequestError
+from lightning_app.serving.batching import MicroBatcher
 
 
 class Model:

@@ -24,7 +24,7 @@ FAST = [o for o in TINY if not o.startswith("data")] + [
 
 
 def _train(tmp_path_factory, name: str, overrides: list[str]):
-    from lightning_app.train import train
+    from lightning_app.recipes.train import train
 
     run_dir = tmp_path_factory.mktemp(name) / "run"
     train(compose("train", [*FAST, *overrides, f"paths.run_dir={run_dir}"]))
@@ -35,15 +35,15 @@ def _service(run_dir):
     from omegaconf import OmegaConf
 
     from lightning_app.config.schemas import ServerConf
-    from lightning_app.deployment.service import Service
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.service import Service
+    from lightning_app.serving.settings import ServeSettings
 
     conf = OmegaConf.structured(ServerConf)
     return Service(ServeSettings.from_config(conf, str(run_dir / "model.onnx")))
 
 
 def _predict(service, body: dict) -> list[dict]:
-    from lightning_app.deployment.predictions import format_predictions
+    from lightning_app.serving.predictions import format_predictions
 
     x, top_k, probabilities = service.parse_request(json.dumps(body).encode())
     return format_predictions(service.model.run(x), service.info, top_k, probabilities)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_app.deployment.predict_io import InputParser, missing_allowed
-from lightning_app.deployment.predictions import format_predictions, prediction_columns
-from lightning_app.deployment.served_model import ModelInfo
 from lightning_app.errors import RequestError
+from lightning_app.serving.predict_io import InputParser, missing_allowed
+from lightning_app.serving.predictions import format_predictions, prediction_columns
+from lightning_app.serving.served_model import ModelInfo
 
 IMPUTING = {"allow_missing": True}
 STRICT = {"allow_missing": False}

@@ -22,7 +22,7 @@ def _rows(n: int = 40) -> np.ndarray:
 
 
 def _predict(overrides: list[str], tmp_path) -> int:
-    from lightning_app.predict import predict
+    from lightning_app.recipes.predict import predict
 
     return predict(compose("predict", [*overrides, "progress=false", f"paths.run_dir={tmp_path}"]))
 

@@ -46,7 +46,7 @@ def test_api_key_from_the_environment_guards_everything_but_probes(start_server,
 
 
 def test_api_key_from_the_config_wins_over_the_environment(monkeypatch):
-    from lightning_app.deployment.settings import ServeSettings
+    from lightning_app.serving.settings import ServeSettings
 
     monkeypatch.setenv("LAPP_API_KEY", "from-the-environment")
     cfg = compose("serve", [f"serve.auth.api_key={KEY}"])
@@ -56,7 +56,7 @@ def test_api_key_from_the_config_wins_over_the_environment(monkeypatch):
 
 
 def _serve(overrides, tmp_path):
-    from lightning_app.serve import serve
+    from lightning_app.recipes.serve import serve
 
     serve(compose("serve", [*overrides, f"paths.run_dir={tmp_path}"]))
 
@@ -115,8 +115,8 @@ def test_the_server_modules_import_neither_torch_nor_lightning(tmp_path):
     import sys
 
     code = (
-        "import sys, lightning_app.serve, lightning_app.predict, lightning_app.deployment.server, "
-        "lightning_app.deployment.launch, lightning_app.deployment.batch_files;"
+        "import sys, lightning_app.recipes.serve, lightning_app.recipes.predict, lightning_app.serving.server, "
+        "lightning_app.serving.launch, lightning_app.serving.batch_files;"
         "print(sorted(m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -127,7 +127,7 @@ def test_the_server_modules_import_neither_torch_nor_lightning(tmp_path):
 
 @pytest.mark.parametrize("option", ["default", "throughput"])
 def test_every_serve_option_composes_and_validates(option, monkeypatch):
-    from lightning_app.deployment.settings import ENV_SETTINGS, ServeSettings
+    from lightning_app.serving.settings import ENV_SETTINGS, ServeSettings
 
     cfg = compose("serve", [f"serve={option}"])
     settings = ServeSettings.from_config(cfg.serve, "model.onnx")

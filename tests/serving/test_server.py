@@ -46,9 +46,8 @@ def test_predictions_match_lapp_eval(module_server, trained_run, tmp_path):
     """Every test-split row served gives the checkpoint's class; accuracy equals `lapp eval`'s."""
     import torch
 
-    from lightning_app.build import build_datamodule
-    from lightning_app.evaluate import evaluate
-    from lightning_app.training.loading import load_model
+    from lightning_app.build import build_datamodule, load_model
+    from lightning_app.recipes.evaluate import evaluate
     from tests.conftest import compose
 
     ckpt = trained_run / "checkpoints" / "best.ckpt"

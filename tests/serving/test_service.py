@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 from starlette.requests import Request
 
 from lightning_app.config.schemas import ServerConf
-from lightning_app.deployment.service import Service
-from lightning_app.deployment.settings import ServeSettings
 from lightning_app.errors import RequestError
+from lightning_app.serving.service import Service
+from lightning_app.serving.settings import ServeSettings
 
 BODY = json.dumps({"instances": [[0.1] * 8]}).encode()
 

@@ -108,7 +108,8 @@ def test_deploy_star_is_the_smallest_artifact():
 
 def test_constraints_mark_trials_infeasible_and_keep_them_out_of_the_best(tmp_path):
     from lightning_app.sweep.objectives import Outcome
-    from lightning_app.sweep.results import Context, best_trials, record
+    from lightning_app.sweep.ranking import best_trials
+    from lightning_app.sweep.results import Context, record
 
     ctx = Context(
         "c", "mem", tmp_path, [Objective("val/acc", "maximize")], [Constraint("lat", max=2.0)], 3

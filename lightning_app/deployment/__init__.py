@@ -1,1 +1,0 @@
-"""Deployment stage: ONNX export and verification, benchmarks, report, serving."""

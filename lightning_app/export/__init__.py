@@ -1,0 +1,1 @@
+"""Export stage: ONNX export and verification, benchmark, report, plots, the artifact contract."""
