@@ -68,8 +68,8 @@ def bench_decoding(clips: np.ndarray) -> None:
     import soundfile as sf
     from scipy.io import wavfile
 
-    from lightning_app.audio.clips import load_clip
-    from lightning_app.audio.features import AudioSettings
+    from lightning_app.data.audio.clips import load_clip
+    from lightning_app.data.audio.features import AudioSettings
 
     files = []
     for x in clips:
@@ -116,7 +116,7 @@ def _direct_scipy(window: np.ndarray, mel: np.ndarray, hop: int, n_fft: int):
 def bench_features(clips: np.ndarray) -> None:
     import torch
 
-    from lightning_app.audio.features import (
+    from lightning_app.data.audio.features import (
         AudioSettings,
         _tables,
         compute_features,
@@ -191,8 +191,8 @@ def _train_model() -> Path:
         return RUN
     sys.path.insert(0, str(ROOT))
     from lightning_app.recipes.train import train
-    from tests.audio.synth import write_dataset
     from tests.conftest import compose
+    from tests.data.audio.synth import write_dataset
 
     data = write_dataset(RUN.parent / "audio_data", per_class=16, rate=RATE, seconds=1.0)
     overrides = [
@@ -241,7 +241,7 @@ def bench_serving(requests: int) -> None:
     buf = io.BytesIO()
     sf.write(buf, clip, RATE, subtype="PCM_16", format="WAV")
     wav = buf.getvalue()
-    from lightning_app.audio.features import AudioSettings, compute_features
+    from lightning_app.data.audio.features import AudioSettings, compute_features
 
     state = json.loads((run_dir / "preprocessing.json").read_text())["audio"]
     spectrogram = compute_features(clip, AudioSettings.from_state(state))[0].tolist()

@@ -37,8 +37,17 @@ def plain_config(cfg: Any) -> DictConfig:
     return OmegaConf.create(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
 
 
+# Targets that moved, as saved in older run directories and checkpoints: old -> new path.
+MOVED_TARGETS = {
+    "lightning_app.audio.source.AudioFolderSource": "lightning_app.data.sources.audio.AudioFolderSource"
+}
+
+
 def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
     """instantiate with a ConfigError naming the key when the target cannot be built."""
+    if isinstance(node, DictConfig) and node.get("_target_") in MOVED_TARGETS:
+        node = node.copy()
+        node._target_ = MOVED_TARGETS[node._target_]
     try:
         # Run-time objects (the DataSpec, callbacks) are passed to the built factory, not merged
         # into the config, where Hydra would convert them to config nodes.

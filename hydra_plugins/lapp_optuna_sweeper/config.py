@@ -176,8 +176,8 @@ class LappOptunaSweeperConf:
     conditional_params: dict[str, Any] = field(default_factory=dict)  # "key=value": {key: grammar}
     enqueue: list[Any] = field(default_factory=list)  # parameter sets tried first ({key: value})
     threads_per_job: int | None = None  # torch threads per parallel job; null: cores / n_jobs
-    heartbeat_interval: float = 15.0  # seconds between liveness marks of running trials
-    stale_after: float = 120.0  # a RUNNING trial without a mark for this long was interrupted
+    heartbeat_interval: float = 15.0  # seconds between heartbeats of running trials (Optuna's)
+    stale_after: float = 120.0  # no heartbeat for this long: interrupted (Optuna's grace_period)
     plots: bool = True  # PNG plots in the sweep directory at the end
 
 

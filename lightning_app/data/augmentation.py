@@ -8,7 +8,7 @@
   are left as they are.
 - ``text``: token dropout (tokens replaced by the unknown id; padding kept).
 - ``audio``: time shift, background noise and gain on waveforms, then SpecAugment masking on
-  the spectrograms (:mod:`lightning_app.audio.augment`).
+  the spectrograms (:mod:`lightning_app.data.audio.augment`).
 
 Randomness comes from torch's global generator, which training reseeds every epoch, so a
 resumed run augments exactly like an uninterrupted one. Each module maps ``(x, y) -> (x, y)``.
@@ -172,8 +172,8 @@ def build_augmentation(cfg: dict[str, Any]) -> nn.Module | None:
     builders = {"image": ImageAugment, "tabular": TabularAugment, "text": TextAugment}
     if name == "none":
         return None
-    if name == "audio":  # waveform and spectrogram augmentation: lightning_app.audio.augment
-        from lightning_app.audio.augment import AudioAugment
+    if name == "audio":  # waveform and spectrogram augmentation: lightning_app.data.audio.augment
+        from lightning_app.data.audio.augment import AudioAugment
 
         builders["audio"] = AudioAugment
     if name not in builders:

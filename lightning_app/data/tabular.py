@@ -42,6 +42,7 @@ import pandas as pd
 
 from lightning_app.config.choices import choices
 from lightning_app.config.schemas.data import Encoding
+from lightning_app.data.categories import fit_categories
 from lightning_app.data.columns import factorized_categories, to_numeric
 from lightning_app.data.parallel import column_map
 from lightning_app.errors import DataError
@@ -121,30 +122,17 @@ class TabularEncoder:
         """
         wanted = set(numeric) | set(categorical)
         columns = [c for c in frame.columns if c in wanted]
-        fitted: dict[str, dict[str, Any]] = {}
-        for col in categorical:
-            codes, values = factorized_categories(frame[col])
-            codes = codes if rows is None else codes[rows]
-            tally = np.bincount(codes[codes >= 0], minlength=len(values))
-            counts = pd.Series(tally, index=pd.Index(values, dtype=object))
-            counts = counts[counts > 0]
-            if categorical_impute == "most_frequent":
-                fill = _most_frequent(counts) if len(counts) else categorical_fill
-            elif categorical_impute == "constant":
-                fill = categorical_fill
-            else:
-                fill = None
-            missing = int((codes < 0).sum())
-            if fill is not None and missing:
-                counts = counts.add(pd.Series({fill: missing}), fill_value=0)
-            kept = counts[counts >= min_category_count]
-            kept = kept.iloc[np.lexsort((kept.index.astype(str), -kept.to_numpy()))][
-                :max_categories
-            ]
-            categories = sorted(str(c) for c in kept.index)
-            if fill is not None and fill not in categories:
-                categories = sorted([*categories, fill])
-            fitted[col] = {"categories": categories, "fill": fill}
+        fitted = {
+            col: fit_categories(
+                frame[col],
+                rows,
+                categorical_impute,
+                categorical_fill,
+                max_categories,
+                min_category_count,
+            )
+            for col in categorical
+        }
         return cls(
             columns,
             [c for c in columns if c in set(numeric)],
@@ -329,12 +317,6 @@ class TabularEncoder:
             raise DataError(
                 f"not a tabular encoder state (missing {err}); expected keys {sorted(cls([], [], {}).state())}"
             ) from None
-
-
-def _most_frequent(counts: pd.Series) -> str:
-    """The most frequent category; ties go to the alphabetically first."""
-    top = counts[counts == counts.max()]
-    return str(min(top.index.astype(str)))
 
 
 def _first(mask: np.ndarray, limit: int = 5) -> str:

@@ -196,24 +196,9 @@ def fit_feature_transform(
     """
     if input_kind == "tokens" or not np.issubdtype(x_train.dtype, np.number):
         return FeatureTransform(None, None, None)
-    views = _feature_views(x_train, input_kind)
-    limit = EXACT_LIMIT if input_kind == "image" else None
-    stats = np.zeros((7, len(views)))  # shift, scale, fill, posinf, neginf, lo, hi
-
-    def fit_view(j: int) -> tuple[float, ...]:
-        if passthrough is not None and passthrough[j]:
-            return (0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf)  # no-ops
-        sample = _sample(views[j], rows, limit)
-        return _fit_one(sample, normalize, impute, fill_value, infinity, outliers, outlier_k)
-
-    size = len(x_train) if rows is None else len(rows)
-    for j, values in enumerate(column_map(fit_view, range(len(views)), size)):
-        stats[:, j] = values
-    shape = x_train.shape[1:]
-    if input_kind == "image" and x_train.ndim == 4:
-        shape = (-1, 1, 1)
-    elif input_kind == "sequence" and x_train.ndim == 3:
-        shape = (1, -1)
+    policy = (normalize, impute, fill_value, infinity, outliers, outlier_k)
+    stats = _fit_stats(x_train, input_kind, policy, passthrough, rows)
+    shape = _stat_shape(x_train, input_kind)
 
     def per_sample(row: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(row.astype(np.float32).reshape(shape))
@@ -223,6 +208,41 @@ def fit_feature_transform(
     return FeatureTransform(
         shift, scale, fill, posinf, neginf, lo if clips else None, hi if clips else None
     )
+
+
+def _fit_stats(
+    x_train: np.ndarray,
+    input_kind: str,
+    policy: tuple,
+    passthrough: np.ndarray | None,
+    rows: np.ndarray | None,
+) -> np.ndarray:
+    """Rows shift, scale, fill, posinf, neginf, lo, hi; one column per feature (or channel).
+
+    ``policy`` is ``(normalize, impute, fill_value, infinity, outliers, outlier_k)``.
+    """
+    views = _feature_views(x_train, input_kind)
+    limit = EXACT_LIMIT if input_kind == "image" else None
+    stats = np.zeros((7, len(views)))
+
+    def fit_view(j: int) -> tuple[float, ...]:
+        if passthrough is not None and passthrough[j]:
+            return (0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf)  # no-ops
+        return _fit_one(_sample(views[j], rows, limit), *policy)
+
+    size = len(x_train) if rows is None else len(rows)
+    for j, values in enumerate(column_map(fit_view, range(len(views)), size)):
+        stats[:, j] = values
+    return stats
+
+
+def _stat_shape(x_train: np.ndarray, input_kind: str) -> tuple[int, ...]:
+    """How one row of statistics broadcasts over a sample: per channel, per step feature."""
+    if input_kind == "image" and x_train.ndim == 4:
+        return (-1, 1, 1)
+    if input_kind == "sequence" and x_train.ndim == 3:
+        return (1, -1)
+    return x_train.shape[1:]
 
 
 def _fit_one(sample, normalize, impute, fill_value, infinity, outliers, k) -> tuple[float, ...]:

@@ -129,6 +129,21 @@ def write_report(
     compression: Any,
 ) -> Path:
     """Write ``report.md`` and its figures into ``run_dir``; returns the report's path."""
+    lines = [
+        *_summary_section(run_dir, spec, compression),
+        *_test_section(metrics),
+        *_artifact_section(run_dir, metrics, spec.task),
+        *_distill_section(metrics),
+        *_curves_section(run_dir),
+        *_confusion_section(run_dir, metrics, spec, confusion),
+        *_comparison_section(run_dir, metrics, spec.task),
+    ]
+    text = "\n".join(lines)
+    return atomic_write(RunDir(run_dir).report, lambda fh: fh.write(text), mode="w")
+
+
+def _summary_section(run_dir: Path, spec: Any, compression: Any) -> list[str]:
+    """The title, the task and input, the compression applied, and the data stage's report."""
     lines = [f"# Run report: {run_dir.name}", ""]
     lines.append(
         f"Task: {spec.task}, input {spec.input_kind} {list(spec.input_shape)}, {spec.num_outputs} output(s). "
@@ -148,43 +163,60 @@ def write_report(
             "The data stage's findings (rows dropped, values repaired, class balance): [data_report.md](data_report.md)."
         )
     lines.append("")
+    return lines
+
+
+def _test_section(metrics: dict[str, Any]) -> list[str]:
+    """The torch model's test metrics, when the run was tested."""
     test = {k: v for k, v in metrics.items() if k.startswith("test/")}
-    if test:
-        lines += [
-            "## Test metrics (torch, best checkpoint)",
-            "",
-            *_table(["metric", "value"], sorted(test.items())),
-            "",
-        ]
-    lines += _artifact_section(run_dir, metrics, spec.task)
-    lines += _distill_section(metrics)
+    if not test:
+        return []
+    return [
+        "## Test metrics (torch, best checkpoint)",
+        "",
+        *_table(["metric", "value"], sorted(test.items())),
+        "",
+    ]
+
+
+def _curves_section(run_dir: Path) -> list[str]:
+    """The learning-curves figure, drawn from the per-epoch log (or a note without one)."""
     frame = _read_log(run_dir)
     if plots.learning_curves(frame, RunDir(run_dir).figure("curves")):
-        lines += ["## Learning curves", "", f"![learning curves]({FIGURES['curves']})", ""]
-    else:
-        lines += ["## Learning curves", "", "No per-epoch log in this run (logger=none).", ""]
-    if confusion is not None:
-        plots.confusion(confusion, list(spec.class_names), RunDir(run_dir).figure("confusion"))
-        source = "fp32 ONNX artifact" if variants(metrics) else "torch model"
-        lines += [
-            f"## Confusion matrix (test split, {source})",
-            "",
-            f"![confusion matrix]({FIGURES['confusion']})",
-            "",
-        ]
+        return ["## Learning curves", "", f"![learning curves]({FIGURES['curves']})", ""]
+    return ["## Learning curves", "", "No per-epoch log in this run (logger=none).", ""]
+
+
+def _confusion_section(
+    run_dir: Path, metrics: dict[str, Any], spec: Any, confusion: np.ndarray | None
+) -> list[str]:
+    """The confusion-matrix figure of the test split (classification)."""
+    if confusion is None:
+        return []
+    plots.confusion(confusion, list(spec.class_names), RunDir(run_dir).figure("confusion"))
+    source = "fp32 ONNX artifact" if variants(metrics) else "torch model"
+    return [
+        f"## Confusion matrix (test split, {source})",
+        "",
+        f"![confusion matrix]({FIGURES['confusion']})",
+        "",
+    ]
+
+
+def _comparison_section(run_dir: Path, metrics: dict[str, Any], task: str) -> list[str]:
+    """The artifacts-against-torch figure and how its figures were measured."""
     names = variants(metrics)
-    if names:
-        main = report_metric(spec.task)
-        rows = [{"name": v, "size_kb": metrics[f"deploy/{v}/size_bytes"] / 1024, "metric": metrics.get(f"deploy/{v}/{main}"),
-                 "latency_p50_ms": metrics.get(f"deploy/{v}/latency_p50_ms")} for v in names]  # fmt: skip
-        rows.append({"name": "torch", "size_kb": None, "metric": metrics.get(f"deploy/torch/{main}"),
-                     "latency_p50_ms": metrics.get("deploy/torch/latency_p50_ms")})  # fmt: skip
-        plots.artifact_bars(rows, main, RunDir(run_dir).figure("artifacts"))
-        lines += ["## How these were measured", "",
-                  "Accuracy and parity on the whole test split with ONNX Runtime (CPU). Latency: single calls "
-                  "at batch 1 after warm-up; throughput: rows per second at the throughput batch size (median call); "
-                  "torch eager runs the same checkpoint with the same thread count. Timings depend on the "
-                  "machine's load. Unstructured pruning zeroes weights but ONNX stores dense tensors, so "
-                  "only the gzip size shows it; structured pruning removes channels and shrinks the file.", ""]  # fmt: skip
-    text = "\n".join(lines)
-    return atomic_write(RunDir(run_dir).report, lambda fh: fh.write(text), mode="w")
+    if not names:
+        return []
+    main = report_metric(task)
+    rows = [{"name": v, "size_kb": metrics[f"deploy/{v}/size_bytes"] / 1024, "metric": metrics.get(f"deploy/{v}/{main}"),
+             "latency_p50_ms": metrics.get(f"deploy/{v}/latency_p50_ms")} for v in names]  # fmt: skip
+    rows.append({"name": "torch", "size_kb": None, "metric": metrics.get(f"deploy/torch/{main}"),
+                 "latency_p50_ms": metrics.get("deploy/torch/latency_p50_ms")})  # fmt: skip
+    plots.artifact_bars(rows, main, RunDir(run_dir).figure("artifacts"))
+    return ["## How these were measured", "",
+            "Accuracy and parity on the whole test split with ONNX Runtime (CPU). Latency: single calls "
+            "at batch 1 after warm-up; throughput: rows per second at the throughput batch size (median call); "
+            "torch eager runs the same checkpoint with the same thread count. Timings depend on the "
+            "machine's load. Unstructured pruning zeroes weights but ONNX stores dense tensors, so "
+            "only the gzip size shows it; structured pruning removes channels and shrinks the file.", ""]  # fmt: skip

@@ -3,6 +3,9 @@
 Reads CSV, Parquet, JSONL or NPZ rows in the forms `POST /predict` accepts, runs the same ONNX
 artifact batch by batch with a progress bar, and writes the same predictions. Imports no torch
 and no Lightning.
+
+Read top to bottom: check the arguments -> load the artifact -> read the input file -> predict
+batch by batch -> write the predictions.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -19,6 +23,7 @@ from lightning_app.entry import hydra_main, run_task
 
 
 def _check(cfg: DictConfig) -> None:
+    """Every bad argument at once (missing or unknown file formats, counts below 1, ...)."""
     from lightning_app.errors import ConfigError, DataError
     from lightning_app.serving.audio_requests import is_audio_input
     from lightning_app.serving.batch_files import file_format
@@ -51,41 +56,60 @@ def _check(cfg: DictConfig) -> None:
 
 def predict(cfg: DictConfig) -> int:
     """Predict every row of ``cfg.input`` into ``cfg.output``; returns the row count."""
-    from tqdm import tqdm
-
-    from lightning_app.serving.batch_files import read_input, write_output
+    from lightning_app.serving.batch_files import read_input
     from lightning_app.serving.inputs import build_parser
-    from lightning_app.serving.predictions import format_predictions, prediction_columns
     from lightning_app.serving.served_model import OnnxModel, resolve_artifact
 
     _check(cfg)
     model = OnnxModel(resolve_artifact(cfg.run_dir, cfg.artifact, cfg.variant), cfg.threads)
     info = model.info
-    top_k = min(cfg.top_k, len(info.class_names) or 1)
     x, kept = read_input(cfg.input, build_parser(model), cfg.text_column, list(cfg.keep_columns))
-
     started = time.perf_counter()
-    chunks: list[dict[str, np.ndarray]] = []
-    with tqdm(
-        total=len(x), unit="row", disable=not cfg.progress, file=sys.stderr, desc="predict"
-    ) as bar:
-        for start in range(0, len(x), cfg.batch_size):
-            chunks.append(model.run(x[start : start + cfg.batch_size]))
-            bar.update(len(chunks[-1]["logits"]))
-    outputs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    outputs = _run_batches(model, x, cfg.batch_size, cfg.progress)
     seconds = time.perf_counter() - started
-
-    columns = prediction_columns(outputs, info, top_k, cfg.probabilities)
-    preds = (
-        format_predictions(outputs, info, top_k, cfg.probabilities)
-        if str(cfg.output).endswith(".jsonl")
-        else None
-    )
-    out = write_output(cfg.output, columns, preds, kept)
+    top_k = min(cfg.top_k, len(info.class_names) or 1)
+    out = _write(cfg.output, outputs, kept, info, top_k, cfg.probabilities)
     print(
         f"{len(x)} rows predicted with {info.path.name} ({info.version}) in {seconds:.2f}s -> {out}"
     )
     return len(x)
+
+
+def _run_batches(
+    model: Any, x: np.ndarray, batch_size: int, progress: bool
+) -> dict[str, np.ndarray]:
+    """The model's outputs over ``x``, ``batch_size`` rows per call, with a progress bar."""
+    from tqdm import tqdm
+
+    chunks: list[dict[str, np.ndarray]] = []
+    with tqdm(
+        total=len(x), unit="row", disable=not progress, file=sys.stderr, desc="predict"
+    ) as bar:
+        for start in range(0, len(x), batch_size):
+            chunks.append(model.run(x[start : start + batch_size]))
+            bar.update(len(chunks[-1]["logits"]))
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _write(
+    output: str,
+    outputs: dict[str, np.ndarray],
+    kept: dict[str, Any],
+    info: Any,
+    top_k: int,
+    probabilities: bool,
+) -> Path:
+    """The predictions in ``output``'s format (JSONL: one object per row), beside ``kept``."""
+    from lightning_app.serving.batch_files import write_output
+    from lightning_app.serving.predictions import format_predictions, prediction_columns
+
+    columns = prediction_columns(outputs, info, top_k, probabilities)
+    preds = (
+        format_predictions(outputs, info, top_k, probabilities)
+        if str(output).endswith(".jsonl")
+        else None
+    )
+    return write_output(output, columns, preds, kept)
 
 
 @hydra.main(config_path="pkg://lightning_app.conf", config_name="predict", version_base="1.3")

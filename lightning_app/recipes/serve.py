@@ -2,6 +2,9 @@
 
 Also `python -m lightning_app.recipes.serve [overrides]`. Imports no torch and no Lightning: the server
 needs ONNX Runtime, numpy and FastAPI only.
+
+Read top to bottom: find the artifact -> the server settings (``cfg.serve``) -> load the model
+-> serve until stopped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An audio model's ONNX input is the spectrogram; clients send recordings, which are decoded,
 fitted to the clip and turned into features with the functions training used
-(:func:`~lightning_app.audio.clips.load_clip`, :func:`~lightning_app.audio.features.compute_features`)
+(:func:`~lightning_app.data.audio.clips.load_clip`, :func:`~lightning_app.data.audio.features.compute_features`)
 and the settings stored in the artifact's ``lapp.preprocessing`` metadata. Accepted forms:
 
 - ``POST /predict`` with ``Content-Type: audio/wav`` (any ``audio/*`` or
@@ -150,7 +150,7 @@ class AudioInputParser(InputParser):
     """
 
     def __init__(self, info: Any, dtype: type, shape: tuple[int, ...], audio: dict[str, Any]):
-        from lightning_app.audio.features import AudioSettings
+        from lightning_app.data.audio.features import AudioSettings
 
         super().__init__(info, dtype, shape)
         self.settings = AudioSettings.from_state(audio)
@@ -196,14 +196,14 @@ class AudioInputParser(InputParser):
         return super()._parse_form(instances)
 
     def _audio(self, instances: list) -> np.ndarray:
-        from lightning_app.audio.features import compute_features
+        from lightning_app.data.audio.features import compute_features
 
         clips = np.stack([self._clip(i, inst) for i, inst in enumerate(instances)])
         return compute_features(clips, self.settings)
 
     def _clip(self, i: int, inst: Any) -> np.ndarray:
         """One instance (an upload or an audio object) -> the fitted clip, or a 422 naming it."""
-        from lightning_app.audio.clips import decode_audio, decode_pcm, fit_clip
+        from lightning_app.data.audio.clips import decode_audio, decode_pcm, fit_clip
 
         try:
             if isinstance(inst, Upload):

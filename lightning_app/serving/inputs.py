@@ -67,7 +67,7 @@ def build_parser(model: OnnxModel) -> InputParser:
     """The :class:`InputParser` for ``model``'s input spec and fitted preprocessing."""
     pre = model.info.preprocessing
     try:
-        if pre.get("audio"):  # recordings in, the training features out (lightning_app.audio)
+        if pre.get("audio"):  # recordings in, the training features out (lightning_app.data.audio)
             from lightning_app.serving.audio_requests import AudioInputParser
 
             return AudioInputParser(model.info, model.input_dtype, model.input_shape, pre["audio"])

@@ -1,8 +1,9 @@
 """Start the model server: bind the socket, run one or several uvicorn workers, stop cleanly.
 
 One worker runs in this process. Several workers are uvicorn's supervised processes sharing
-one socket; each rebuilds the app from :class:`ServeSettings` in its environment, publishes its
-metrics to a temporary directory removed at exit, and shuts down if the supervisor dies.
+one socket; each rebuilds the app from :class:`ServeSettings` in its environment, keeps its
+metrics in ``prometheus_client``'s multiprocess directory (a temporary one, removed when the
+supervisor exits), and shuts down if the supervisor dies.
 SIGINT and SIGTERM stop accepting connections, let in-flight requests finish (up to
 ``serve.graceful_shutdown_s``), drain the batch queue, and return.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from lightning_app.errors import LappError
 from lightning_app.serving.served_model import OnnxModel
-from lightning_app.serving.settings import ENV_SETTINGS, ServeSettings
+from lightning_app.serving.settings import ENV_SETTINGS, MULTIPROC_ENV, ServeSettings
 
 log = logging.getLogger("lightning_app.serve")
 APP_FACTORY = "lightning_app.serving.server:app_from_env"
@@ -72,6 +73,10 @@ def run_server(settings: ServeSettings, model: OnnxModel) -> None:
         model: the artifact, already loaded and checked (reused by a single worker).
     """
     conf = settings.serve
+    # prometheus_client picks its mode from this variable when it is first imported: one worker
+    # keeps its metrics in memory, several get a directory of ours. A value from the caller's
+    # environment would spread files there (or fail on a directory that does not exist).
+    os.environ.pop(MULTIPROC_ENV, None)
     sock = bind(conf.host, conf.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -113,13 +118,27 @@ def _run_single(settings: ServeSettings, model: OnnxModel, sock: socket.socket) 
 def _run_workers(settings: ServeSettings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
+    from lightning_app.serving.server_metrics import worker_exited
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, telling the metrics when a worker is gone (died, restarted)."""
+
+        def keep_subprocess_alive(self) -> None:
+            before = getattr(self, "_pids", set())
+            super().keep_subprocess_alive()  # replaces the workers that died
+            self._pids = {p.pid for p in self.processes}
+            for pid in before - self._pids:
+                worker_exited(share_dir, pid)
+
     share_dir = tempfile.mkdtemp(prefix="lapp-serve-metrics-")
     settings.share_dir, settings.parent_pid = share_dir, os.getpid()
     os.environ[ENV_SETTINGS] = settings.to_env()
+    os.environ[MULTIPROC_ENV] = share_dir  # read by prometheus_client in each worker
     try:
         config = _uvicorn_config(APP_FACTORY, settings, factory=True)
-        Multiprocess(config, sockets=[sock]).run()
+        Supervisor(config, sockets=[sock]).run()
     finally:
         os.environ.pop(ENV_SETTINGS, None)
+        os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(share_dir, ignore_errors=True)
         sys.stdout.flush()

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,19 +29,15 @@ from lightning_app.serving.schemas_http import (
     request_body_doc,
 )
 from lightning_app.serving.served_model import OnnxModel
+from lightning_app.serving.server_metrics import CONTENT_TYPE
 from lightning_app.serving.service import Service, every_second
 from lightning_app.serving.settings import ServeSettings
 
 log = logging.getLogger("lightning_app.serve")
 
 
-def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard:
-    """The ASGI application serving ``settings.artifact`` (or an already loaded ``model``).
-
-    A :class:`Guard` in front of the FastAPI app; the FastAPI app is its ``app`` attribute.
-    """
-    service = Service(settings, model)
-    conf = settings.serve
+def _lifespan(service: Service) -> Any:
+    """Start-up and shut-down of the service around the app's life: warm up, batch, tick."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,19 +52,12 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
             service.ready = False
             await service.batcher.stop()
             ticker.cancel()
-            service.metrics.publish(force=True)
 
-    docs = conf.docs
-    app = FastAPI(
-        title="lapp model server",
-        version=service.info.version,
-        description=f"Predictions of `{service.info.path.name}` ({service.info.task}). Input: {service.parser.expected()}.",
-        lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
-    app.state.service = service
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers ``{"error": {"status", "message"}}``; unknown ones a logged 500."""
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, err: RequestError) -> Response:
@@ -89,9 +78,12 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
         log.exception("internal error on %s", request.url.path)
         return error_response(500, f"internal error: {type(err).__name__}")
 
+
+def _predict_route(router: APIRouter, service: Service) -> None:
+    """``POST /predict``, documented here; requests are answered by the Guard's fast path."""
     example = {"instances": [service.parser.example()]}
 
-    @app.post(
+    @router.post(
         "/predict",
         response_model=PredictResponse,
         responses=ERROR_RESPONSES,
@@ -99,14 +91,17 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
         summary="Predict one or many instances",
     )
     async def predict(request: Request) -> Response:
-        # Documents the endpoint; requests are answered by the Guard's fast path, the same way.
         return await service.predict(request)
 
-    @app.get("/health", response_model=Status, summary="The process is alive")
+
+def _status_routes(router: APIRouter, service: Service) -> None:
+    """``GET /health`` (the process is alive) and ``GET /ready`` (the model is loaded)."""
+
+    @router.get("/health", response_model=Status, summary="The process is alive")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(
+    @router.get(
         "/ready",
         response_model=Status,
         responses={503: {"model": Status}},
@@ -117,7 +112,11 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready"}, status_code=503)
 
-    @app.get(
+
+def _info_routes(router: APIRouter, service: Service) -> None:
+    """``GET /metadata`` (input spec, classes, version, metrics) and ``GET /metrics``."""
+
+    @router.get(
         "/metadata",
         response_model=Metadata,
         responses={401: ERROR_RESPONSES[401]},
@@ -126,13 +125,40 @@ def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard
     async def metadata() -> dict[str, Any]:
         return service.metadata()
 
-    @app.get("/metrics", response_class=Response, summary="Prometheus metrics")
+    @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
     async def metrics() -> Response:
-        service.metrics.queued = service.batcher.queued
-        return Response(
-            service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        service.metrics.set_queued(service.batcher.queued)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
+
+def routes(service: Service) -> APIRouter:
+    """Every endpoint of the service, in the order the OpenAPI page lists them."""
+    router = APIRouter()
+    _predict_route(router, service)
+    _status_routes(router, service)
+    _info_routes(router, service)
+    return router
+
+
+def create_app(settings: ServeSettings, model: OnnxModel | None = None) -> Guard:
+    """The ASGI application serving ``settings.artifact`` (or an already loaded ``model``).
+
+    A :class:`Guard` in front of the FastAPI app; the FastAPI app is its ``app`` attribute.
+    """
+    service = Service(settings, model)
+    docs = settings.serve.docs
+    app = FastAPI(
+        title="lapp model server",
+        version=service.info.version,
+        description=f"Predictions of `{service.info.path.name}` ({service.info.task}). Input: {service.parser.expected()}.",
+        lifespan=_lifespan(service),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.service = service
+    _add_error_handlers(app)
+    app.include_router(routes(service))
     return Guard(app, service)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 from typing import Any
 
@@ -164,13 +165,14 @@ class Service:
 
 
 async def every_second(service: Service) -> None:
-    """Publish metrics for sibling workers; stop this worker if its supervisor is gone."""
+    """Refresh the queue gauge; stop this worker if its supervisor is gone."""
     parent = service.settings.parent_pid
     while True:
         await asyncio.sleep(1.0)
-        service.metrics.queued = service.batcher.queued
-        service.metrics.publish()
+        service.metrics.set_queued(service.batcher.queued)
         if parent and os.getppid() != parent:
             log.warning("the supervising process %s is gone: shutting down", parent)
+            if service.settings.share_dir:  # the supervisor can no longer remove it
+                shutil.rmtree(service.settings.share_dir, ignore_errors=True)
             os.kill(os.getpid(), signal.SIGTERM)
             return

@@ -20,6 +20,7 @@ from lightning_app.errors import ConfigError
 
 log = logging.getLogger("lightning_app.serve")
 ENV_SETTINGS = "LAPP_SERVE_SETTINGS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess directory
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -96,7 +97,7 @@ class ServeSettings:
         serve: the validated ``serve`` config as its schema dataclass (plain attributes: the
             request path reads them, and DictConfig lookups cost microseconds each).
         api_key: required key, or None for an open service.
-        share_dir: directory where workers publish their metrics (several workers).
+        share_dir: ``prometheus_client``'s multiprocess directory (several workers).
         parent_pid: the supervisor's pid; a worker whose parent changes shuts itself down.
     """
 

@@ -58,8 +58,9 @@ class StudyBookkeeping:
             ATTR_SPACE: plan.space.describe(),
         }
         directions = [o.direction for o in plan.objectives]
+        heartbeat = leases.storage_options(s.heartbeat_interval, s.stale_after)
         study, created = open_study(
-            url, s.study_name, directions, None, build_pruner(plan.pruner), attrs
+            url, s.study_name, directions, None, build_pruner(plan.pruner), attrs, heartbeat
         )
         if created:  # only the creating process: a resumed or shared study has them already
             for point in plan.points:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_app.sweep import leases
 from lightning_app.sweep.ranking import best_trials, counts
 
 
@@ -21,9 +22,9 @@ class Tally:
 
     @classmethod
     def of(cls, trials: Sequence[Any]) -> Tally:
-        t = cls()
+        t, interrupted = cls(), leases.interrupted(trials)
         for trial in trials:
-            if not counts(trial):
+            if not counts(trial, interrupted):
                 continue
             t.counted += 1
             state = trial.state.name
@@ -44,7 +45,8 @@ class Tally:
     @staticmethod
     def slots(trials: Sequence[Any]) -> list[int]:
         """Numbers of the counted trials, in order: the first ``n_trials`` of them may run."""
-        return sorted(t.number for t in trials if counts(t))
+        interrupted = leases.interrupted(trials)
+        return sorted(t.number for t in trials if counts(t, interrupted))
 
 
 def _fmt(value: float) -> str:

@@ -7,6 +7,7 @@ but the lease markers and the objectives.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 from lightning_app.sweep import leases
@@ -15,16 +16,16 @@ from lightning_app.sweep.objectives import best_index, pareto_front
 VIOLATIONS = "constraint_violations"  # user attribute: one value per constraint, <= 0 feasible
 
 
-def counts(trial: Any) -> bool:
+def counts(trial: Any, interrupted: Collection[int]) -> bool:
     """Does this trial use up one of the ``n_trials`` slots?
 
     Finished and running trials do; waiting ones (enqueued) not yet; interrupted trials (their
-    parameters were enqueued again) and surplus ones (never run) never do.
+    parameters were enqueued again; ``leases.interrupted`` of the study's trials) and surplus
+    ones (never run) never do.
     """
     if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"):
         return False
-    attrs = trial.system_attrs
-    return not (attrs.get(leases.INTERRUPTED) or attrs.get(leases.SURPLUS))
+    return not (trial.number in interrupted or trial.system_attrs.get(leases.SURPLUS))
 
 
 def constraints_func(trial: Any) -> list[float]:
@@ -38,8 +39,11 @@ def feasible(trial: Any) -> bool:
 
 def best_trials(trials: list[Any], ctx: Any) -> list[Any]:
     """The best feasible complete trial (one objective) or the feasible Pareto front (several)."""
+    interrupted = leases.interrupted(trials)
     done = [
-        t for t in trials if t.state.name == "COMPLETE" and t.values and counts(t) and feasible(t)
+        t
+        for t in trials
+        if t.state.name == "COMPLETE" and t.values and counts(t, interrupted) and feasible(t)
     ]
     if len(ctx.objectives) == 1:
         i = best_index([t.values[0] for t in done], ctx.objectives[0].direction)

@@ -95,12 +95,13 @@ def _value_columns(ctx: Context) -> list[str]:
 def trial_rows(trials: list[Any], ctx: Context) -> list[dict[str, Any]]:
     """One row per trial: state, values, parameters, epochs, duration, reasons, run directory."""
     names = sorted({p for t in trials for p in t.params})
+    interrupted = leases.interrupted(trials)
     rows = []
     for t in trials:
         attrs = t.system_attrs
         note = (
             "interrupted"
-            if attrs.get(leases.INTERRUPTED)
+            if t.number in interrupted
             else "surplus"
             if attrs.get(leases.SURPLUS)
             else ""

@@ -59,48 +59,59 @@ class SearchSpace:
         lines = [(f"hydra.sweeper.params.{k}", f"{k}={yaml_value(v)}") for k, v in params.items()]
         lines += [(f"command-line argument {a!r}", a) for a in arguments]
         for where, line in lines:
-            try:
-                override = parser.parse_override(line)
-                param = parse_param(override, line)
-            except Exception as err:  # grammar errors are reported with the key
-                problems.append(f"{where}: {first_line(err)}")
-                continue
-            key = override.key_or_group
-            space.params.pop(key, None)
-            space.fixed.pop(key, None)
-            if param is None:
-                space.fixed[key] = line
-            else:
-                space.params[key] = param
+            space._add_line(parser, where, line, problems)
         for condition, entries in (conditional or {}).items():
-            where = f"hydra.sweeper.conditional_params.{condition}"
-            key, sep, value = str(condition).partition("=")
-            if not sep or not key.strip():
-                problems.append(f"{where}: the condition must read KEY=VALUE (e.g. 'model=cnn')")
-                continue
-            if key.strip() not in space.params and key.strip() not in space.fixed:
-                problems.append(
-                    f"{where}: {key.strip()!r} is neither searched nor fixed in the sweep"
-                )
-            branch: dict[str, Param] = {}
-            for k, v in (entries or {}).items():
-                try:
-                    param = parse_param(parser.parse_override(f"{k}={yaml_value(v)}"), f"{k}={v}")
-                except Exception as err:
-                    problems.append(f"{where}.{k}: {first_line(err)}")
-                    continue
-                if param is None:
-                    problems.append(
-                        f"{where}.{k}={v!r}: a conditional entry must be a search (choice, range, interval)"
-                    )
-                elif k in space.params:
-                    problems.append(f"{where}.{k}: already searched unconditionally")
-                else:
-                    branch[k] = param
-            space.conditional.append((key.strip(), value.strip(), branch))
+            space._add_condition(parser, str(condition), entries or {}, problems)
         if problems:
             raise ConfigError(problems)
         return space
+
+    def _add_line(self, parser: Any, where: str, line: str, problems: list[str]) -> None:
+        """One ``key=value`` entry: a searched parameter, or a value fixed for every trial.
+
+        A later entry of the same key replaces an earlier one.
+        """
+        try:
+            override = parser.parse_override(line)
+            param = parse_param(override, line)
+        except Exception as err:  # grammar errors are reported with the key
+            problems.append(f"{where}: {first_line(err)}")
+            return
+        key = override.key_or_group
+        self.params.pop(key, None)
+        self.fixed.pop(key, None)
+        if param is None:
+            self.fixed[key] = line
+        else:
+            self.params[key] = param
+
+    def _add_condition(
+        self, parser: Any, condition: str, entries: Mapping[str, Any], problems: list[str]
+    ) -> None:
+        """The parameters searched only when ``condition`` (``KEY=VALUE``) holds."""
+        where = f"hydra.sweeper.conditional_params.{condition}"
+        key, sep, value = condition.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"{where}: the condition must read KEY=VALUE (e.g. 'model=cnn')")
+            return
+        if key.strip() not in self.params and key.strip() not in self.fixed:
+            problems.append(f"{where}: {key.strip()!r} is neither searched nor fixed in the sweep")
+        branch: dict[str, Param] = {}
+        for k, v in entries.items():
+            try:
+                param = parse_param(parser.parse_override(f"{k}={yaml_value(v)}"), f"{k}={v}")
+            except Exception as err:
+                problems.append(f"{where}.{k}: {first_line(err)}")
+                continue
+            if param is None:
+                problems.append(
+                    f"{where}.{k}={v!r}: a conditional entry must be a search (choice, range, interval)"
+                )
+            elif k in self.params:
+                problems.append(f"{where}.{k}: already searched unconditionally")
+            else:
+                branch[k] = param
+        self.conditional.append((key.strip(), value.strip(), branch))
 
     def sample(self, trial: Any) -> list[str]:
         """Suggest every active parameter in ``trial``; return the trial's overrides."""

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,12 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
-def open_storage(url: str):
+def open_storage(url: str, options: Mapping[str, Any] | None = None):
     """An ``optuna.storages.RDBStorage`` for ``url``, tuned for several processes.
+
+    Args:
+        url: the storage URL.
+        options: more ``RDBStorage`` keyword arguments (the heartbeat of ``leases``).
 
     Raises:
         ConfigError: the URL is malformed, its driver is missing, or the database is unreachable.
@@ -119,7 +124,9 @@ def open_storage(url: str):
         {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     )
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():  # the heartbeat options are flagged experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **(options or {}))
     except ImportError as err:
         cause = err.__cause__ or err
         raise ConfigError(
@@ -158,6 +165,7 @@ def open_study(
     sampler: Any,
     pruner: Any,
     attrs: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ):
     """Load study ``name`` or create it; returns ``(study, created)``.
 
@@ -168,6 +176,7 @@ def open_study(
         sampler, pruner: used by this process.
         attrs: what defines the study (objectives, search space); stored when it is created and
             compared when it is resumed.
+        options: more ``RDBStorage`` keyword arguments (the heartbeat of ``leases``).
 
     Raises:
         SweepError: the stored study optimizes other objectives or another search space.
@@ -177,7 +186,7 @@ def open_study(
     with creation_lock(url):
         for attempt in range(6):
             try:
-                storage = open_storage(url)
+                storage = open_storage(url, options)
                 try:
                     study = optuna.load_study(
                         study_name=name, storage=storage, sampler=sampler, pruner=pruner

@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -45,11 +46,10 @@ def _metrics_add_up_over_workers(server, workers: int) -> None:
         assert (
             httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).status_code == 200
         )
-    time.sleep(1.5)  # every worker publishes its counts once a second
-    text = httpx.get(f"{server.url}/metrics").text
-    assert re.search(rf"^lapp_workers {workers}$", text, re.M), text
+    text = httpx.get(f"{server.url}/metrics").text  # the counts are shared as they happen
+    assert re.search(rf"^lapp_workers {workers}\.0$", text, re.M), text
     assert re.search(
-        r'^lapp_requests_total\{method="POST",path="/predict",status="200"\} 12$', text, re.M
+        r'^lapp_requests_total\{method="POST",path="/predict",status="200"\} 12\.0$', text, re.M
     ), text
 
 
@@ -87,10 +87,16 @@ def test_signal_finishes_in_flight_requests_and_leaves_no_process(
 def test_a_worker_whose_supervisor_dies_shuts_itself_down(start_server, trained_run):
     server = start_server([f"run_dir={trained_run}", "serve.workers=2"])
     workers = psutil.Process(server.proc.pid).children(recursive=True)
+    share_dir = next(
+        p.environ()["PROMETHEUS_MULTIPROC_DIR"]
+        for p in workers
+        if "spawn_main" in " ".join(p.cmdline())
+    )
     server.proc.kill()  # SIGKILL: the supervisor cannot stop its workers itself
     server.proc.wait(10)
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+    assert not Path(share_dir).exists()  # the workers removed the metrics directory
 
 
 def test_a_busy_port_is_a_clear_error(trained_run, tmp_path):
@@ -106,3 +112,49 @@ def test_a_busy_port_is_a_clear_error(trained_run, tmp_path):
     assert result.returncode != 0
     assert f"cannot bind 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _sample(text: str, pattern: str) -> float | None:
+    match = re.search(rf"^{pattern} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def test_a_killed_worker_leaves_the_live_gauges_keeps_its_counts_and_no_directory(
+    start_server, trained_run
+):
+    server = start_server([f"run_dir={trained_run}", "serve.workers=2"])
+    workers = [
+        p
+        for p in psutil.Process(server.proc.pid).children()
+        if "spawn_main" in " ".join(p.cmdline())  # not multiprocessing's resource tracker
+    ]
+    assert len(workers) == 2
+    share_dir = workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"]
+    predict = r'lapp_requests_total\{method="POST",path="/predict",status="200"\}'
+    for _ in range(6):
+        assert httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).is_success
+    workers[0].kill()
+    workers[0].wait(10)
+    deadline, text = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:  # uvicorn starts a new worker in its place
+        try:
+            if httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).is_success:
+                text = httpx.get(f"{server.url}/metrics").text
+        except httpx.TransportError:
+            pass
+        live = len(psutil.Process(server.proc.pid).children()) - 1
+        if live == 2 and _sample(text, "lapp_workers") == 2:
+            break
+        time.sleep(0.3)
+    assert _sample(text, "lapp_workers") == 2, text  # the dead worker no longer counts ...
+    assert _sample(text, predict) >= 7, text  # ... but the requests it answered still do
+    assert server.stop(signal.SIGTERM) == 0, server.output[-2000:]
+    assert not Path(share_dir).exists()
+
+
+def test_a_multiprocess_directory_from_the_environment_is_not_used(start_server, trained_run):
+    missing = "/nonexistent/lapp-prometheus"  # would make prometheus_client fail on every write
+    server = start_server([f"run_dir={trained_run}"], {"PROMETHEUS_MULTIPROC_DIR": missing})
+    assert httpx.post(f"{server.url}/predict", json={"instances": [[0.0] * 8]}).is_success
+    text = httpx.get(f"{server.url}/metrics").text
+    assert _sample(text, r'lapp_requests_total\{method="POST",path="/predict",status="200"\}') == 1

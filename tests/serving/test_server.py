@@ -175,8 +175,10 @@ def test_metrics_are_prometheus_text(module_server):
         )
     }
     assert counts["200"] >= 1 and counts["422"] >= 1
-    assert re.search(r'^lapp_request_duration_seconds_bucket\{le="\+Inf"\} \d+$', text, re.M)
-    assert re.search(r"^lapp_batch_size_count [1-9]\d*$", text, re.M)
-    assert re.search(r"^lapp_instances_total [1-9]\d*$", text, re.M)
+    assert re.search(
+        r'^lapp_request_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*\.0$', text, re.M
+    )
+    assert re.search(r"^lapp_batch_size_count [1-9]\d*\.0$", text, re.M)
+    assert re.search(r"^lapp_instances_total [1-9]\d*\.0$", text, re.M)
     for line in text.splitlines():  # every sample line is `name{labels} value`
         assert line.startswith("#") or re.match(r"^[a-z_]+(\{[^}]*\})? [-+0-9.e]+$", line), line

@@ -87,4 +87,6 @@ def test_a_good_request_is_counted_as_one_model_call(trained_run):
     response = _run(service, _request([BODY[:7], BODY[7:]]))
     assert response.status_code == 200
     assert len(json.loads(response.body)["predictions"]) == 1
-    assert service.metrics.instances == 1 and service.metrics.batch_size.counts[0] == 1
+    assert service.metrics.value("lapp_instances_total") == 1
+    assert service.metrics.value("lapp_batch_size_bucket", {"le": "1.0"}) == 1
+    assert service.metrics.value("lapp_batch_size_count") == 1

@@ -75,29 +75,32 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_stale_running_trials():
+def test_lost_running_trials():
     me = leases.this_process()
     now = time.time()
-    dead = {leases.OWNER: {**me, "pid": _dead_pid()}, leases.HEARTBEAT: now}
-    live = {leases.OWNER: {**me, "pid": os.getppid()}, leases.HEARTBEAT: now}
-    other_host = {leases.OWNER: {**me, "host": "elsewhere", "pid": 1}, leases.HEARTBEAT: now - 10}
-    assert leases.is_stale(dead, None, now, 60, me)
-    assert not leases.is_stale(live, None, now, 60, me)
-    assert not leases.is_stale(
-        {leases.OWNER: me, leases.HEARTBEAT: now - 999}, None, now, 60, me
-    )  # mine
-    assert not leases.is_stale(other_host, None, now, 60, me)
-    assert leases.is_stale(other_host, None, now + 100, 60, me)  # its heartbeat stopped
+    dead = {leases.OWNER: {**me, "pid": _dead_pid()}}
+    live = {leases.OWNER: {**me, "pid": os.getppid()}}
+    other_host = {leases.OWNER: {**me, "host": "elsewhere", "pid": 1}}
+    assert leases.is_stale(dead, now, now, 60, me)  # at once, without waiting for a heartbeat
+    assert not leases.is_stale(live, now - 999, now, 60, me)
+    assert not leases.is_stale({leases.OWNER: me}, now - 999, now, 60, me)  # mine
+    assert not leases.is_stale(other_host, now - 999, now, 60, me)  # Optuna's heartbeat tells
+    assert not leases.is_stale({}, now - 10, now, 60, me)  # asked, not claimed yet
+    assert leases.is_stale({}, now - 100, now, 60, me)  # its process died before claiming it
+
+
+def _ask(study):
+    return study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
 
 
 def test_recover_fails_interrupted_trials_and_enqueues_them_again(tmp_path):
     study, _ = open_study(default_url(tmp_path), "r", ["maximize"], None, None, ATTRS)
-    done = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    done = _ask(study)
     study.tell(done, 0.5)
-    killed = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    killed = _ask(study)
     me = leases.this_process()
     leases.claim(study, killed._trial_id, {**me, "pid": _dead_pid()})
-    mine = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    mine = _ask(study)
     leases.claim(study, mine._trial_id, me)
 
     assert leases.recover(study, 60, me) == [killed.number]
@@ -108,7 +111,31 @@ def test_recover_fails_interrupted_trials_and_enqueues_them_again(tmp_path):
     assert trials[mine.number].state.name == "RUNNING"
     waiting = [t for t in trials if t.state.name == "WAITING"]
     assert len(waiting) == 1 and waiting[0].user_attrs[leases.RETRY_OF] == killed.number
+    assert waiting[0].params == trials[killed.number].params
+    assert leases.OWNER not in waiting[0].system_attrs  # the retry is nobody's yet
     assert Tally.of(trials).counted == 2  # the interrupted trial's slot is free again
+
+
+def test_a_trial_of_another_host_whose_heartbeat_stopped_is_retried(tmp_path):
+    options = leases.storage_options(heartbeat_interval=0.2, stale_after=1)
+    study, _ = open_study(default_url(tmp_path), "h", ["maximize"], None, None, ATTRS, options)
+    me = leases.this_process()
+    elsewhere = _ask(study)
+    leases.claim(study, elsewhere._trial_id, {**me, "host": "elsewhere", "pid": 1})
+    beating = _ask(study)
+    leases.claim(study, beating._trial_id, {**me, "host": "elsewhere", "pid": 2})
+    assert leases.recover(study, 60, me) == []  # its heartbeat is fresh
+    with leases.Heartbeat(study, 0.2) as heartbeat:
+        heartbeat.watch([beating._trial_id])  # still alive: it keeps beating
+        time.sleep(2.5)  # past the 1 s grace period on the database's whole-second clock
+        assert leases.recover(study, 60, me) == [elsewhere.number]
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "RUNNING", "WAITING"]
+    retry = trials[2]
+    assert retry.params == trials[0].params and retry.user_attrs[leases.RETRY_OF] == 0
+    assert retry.system_attrs["retry_history"] == [0]  # Optuna's record of the retry
+    assert leases.interrupted(trials) == {0}
+    assert Tally.of(trials).counted == 1  # the stale trial's slot is free again
 
 
 def test_a_storage_password_never_reaches_job_overrides(monkeypatch):

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from lightning_app.config.rules import check as _check
 from lightning_app.config.rules.model import BUILTIN_MODELS
 
-AUDIO_SOURCE = "lightning_app.audio.source.AudioFolderSource"
+AUDIO_SOURCE = "lightning_app.data.sources.audio.AudioFolderSource"
 AUGMENTATION_INPUTS = {"image": ("image",), "tabular": ("tabular", "sequence"), "text": ("tokens",)}
 
 

@@ -216,7 +216,7 @@ class AudioFeaturesConf:
 
 @dataclass
 class AudioFolderSourceConf:
-    _target_: str = "lightning_app.audio.source.AudioFolderSource"
+    _target_: str = "lightning_app.data.sources.audio.AudioFolderSource"
     root: str = MISSING
     sample_rate: int = 16000  # every recording is resampled to this rate
     duration: float = 1.0  # seconds; shorter recordings are padded, longer cropped

@@ -34,7 +34,7 @@ class RawData:
         image: how raw images became ``x``, e.g. ``{"size": [28, 28], "mode": "L"}``, so
             serving can read images the same way.
         audio: how recordings became ``x`` (the feature settings of
-            :class:`lightning_app.audio.features.AudioSettings`), so serving computes the same
+            :class:`lightning_app.data.audio.features.AudioSettings`), so serving computes the same
             features.
         signal: the raw signal ``x`` was computed from, one row per sample (audio waveforms),
             for augmentations that act before the features; None for other sources.

@@ -3,7 +3,7 @@
 :func:`decode_audio` reads a file (path or bytes) with soundfile (libsndfile: WAV, FLAC, OGG
 Vorbis/Opus, MP3 with libsndfile >= 1.1, AIFF, ...); :func:`decode_pcm` reads headerless PCM;
 :func:`fit_clip` turns either into the mono, fixed-length clip at the configured rate that
-:func:`lightning_app.audio.features.compute_features` takes. :func:`load_clip` is both steps,
+:func:`lightning_app.data.audio.features.compute_features` takes. :func:`load_clip` is both steps,
 as the ``audio_folder`` source, ``lapp serve`` and ``lapp predict`` call it.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.audio.features import AudioSettings
+from lightning_app.data.audio.features import AudioSettings
 from lightning_app.errors import DataError
 
 READABLE = "WAV, FLAC, OGG or another format libsndfile reads"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio.synth import write_dataset
 from tests.conftest import compose
+from tests.data.audio.synth import write_dataset
 
 RATE, SECONDS = 8000, 0.5
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightning_app.audio.clips import (
+from lightning_app.data.audio.clips import (
     AudioDecodeError,
     decode_audio,
     decode_pcm,
     fit_clip,
     load_clip,
 )
-from lightning_app.audio.features import AudioSettings
-from tests.audio.synth import wav_bytes
+from lightning_app.data.audio.features import AudioSettings
+from tests.data.audio.synth import wav_bytes
 
 S = AudioSettings(sample_rate=8000, duration=0.5)
 

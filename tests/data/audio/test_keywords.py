@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 
 from lightning_app.serving.audio_requests import Upload, upload_payload
-from tests.audio.conftest import FAST, audio_overrides
-from tests.audio.synth import CLASSES, wav_bytes
 from tests.conftest import compose
+from tests.data.audio.conftest import FAST, audio_overrides
+from tests.data.audio.synth import CLASSES, wav_bytes
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def model(keyword_run):
 @pytest.fixture(scope="module")
 def source_rows(keyword_run, keyword_dir):
     """The training source's features of every file, by path (what training computed)."""
-    from lightning_app.audio.features import AudioSettings
-    from lightning_app.audio.source import AudioFolderSource
+    from lightning_app.data.audio.features import AudioSettings
+    from lightning_app.data.sources.audio import AudioFolderSource
 
     src = AudioFolderSource(str(keyword_dir))
     src.settings = AudioSettings.from_state(

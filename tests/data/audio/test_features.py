@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lightning_app.audio.features import (
+from lightning_app.data.audio.features import (
     AudioSettings,
     compute_features,
     dct_matrix,

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_app.audio.augment import AudioAugment
-from lightning_app.audio.features import AudioSettings, compute_features
+from lightning_app.data.audio.augment import AudioAugment
+from lightning_app.data.audio.features import AudioSettings, compute_features
 from lightning_app.errors import ConfigError
-from tests.audio.synth import wav_bytes
+from tests.data.audio.synth import wav_bytes
 
 S = AudioSettings(sample_rate=8000, duration=0.5, n_mels=24)
 SPEC = SimpleNamespace(input_kind="image")
@@ -110,8 +110,8 @@ def test_bind_checks_the_data():
 def test_training_batches_only(keyword_dir):
     """The data module serves augmented features for training, the source's features otherwise."""
     from lightning_app.build import build_datamodule
-    from tests.audio.conftest import audio_overrides
     from tests.conftest import compose
+    from tests.data.audio.conftest import audio_overrides
 
     cfg = compose("train", [*audio_overrides(keyword_dir), "augmentation=audio", "paths.run_dir=x"])
     dm = build_datamodule(cfg.data, cfg.preprocessing, cfg.augmentation)

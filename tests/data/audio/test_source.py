@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from lightning_app.audio.source import AudioFolderSource
+from lightning_app.data.sources.audio import AudioFolderSource
 from lightning_app.errors import ConfigError, DataError
-from tests.audio.conftest import RATE, SECONDS, audio_overrides
-from tests.audio.synth import CLASSES, tone, wav_bytes, write_dataset
 from tests.conftest import TINY, compose
+from tests.data.audio.conftest import RATE, SECONDS, audio_overrides
+from tests.data.audio.synth import CLASSES, tone, wav_bytes, write_dataset
 
 FEATURES = {"n_mels": 24}
 
@@ -173,3 +174,17 @@ def test_rnn_needs_the_sequence_layout(tmp_path):
 def test_tone_helper_is_noisy_but_finite():
     x = tone("up", RATE, SECONDS, np.random.default_rng(1))
     assert np.isfinite(x).all() and x.std() > 0.01
+
+
+def test_a_run_saved_before_the_move_still_builds_its_source(tmp_path):
+    """Older run directories and checkpoints name the source by its former module path."""
+    from lightning_app.build import MOVED_TARGETS, build_datamodule
+
+    write_dataset(tmp_path, per_class=2, rate=RATE, seconds=SECONDS)
+    (old,) = [k for k, v in MOVED_TARGETS.items() if v.endswith(".AudioFolderSource")]
+    base = [t for t in TINY if not t.startswith("data")]
+    cfg = compose("train", [*base, *audio_overrides(tmp_path), f"paths.run_dir={tmp_path}"])
+    data = OmegaConf.to_container(cfg.data, resolve=True, enum_to_str=True)
+    data["source"]["_target_"] = old
+    dm = build_datamodule(data, cfg.preprocessing)
+    assert isinstance(dm.source, AudioFolderSource)

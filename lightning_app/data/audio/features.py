@@ -35,6 +35,12 @@ ALIGNS = choices(AudioAlign)
 CHUNK = 16  # clips transformed at a time: the framed signal stays in cache (faster than larger)
 
 
+def _need(problems: list[str], ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Add ``key=value: allowed`` to ``problems`` unless ``ok``."""
+    if not ok:
+        problems.append(f"{key}={value!r}: {allowed}")
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """How a recording becomes the model's input; stored as ``preprocessing.json['audio']``.
@@ -106,81 +112,114 @@ class AudioSettings:
     # -- validation and state ------------------------------------------------------------------
     def problems(self, prefix: str = "data.source") -> list[str]:
         """Every invalid setting, one line each, naming the full config key."""
-        p: list[str] = []
         f = f"{prefix}.features"
+        p = [
+            *self._clip_problems(prefix),
+            *self._spectrum_problems(f),
+            *self._window_problems(prefix, f),
+            *self._band_problems(f),
+        ]
+        return p or self._mel_problems(f)
 
-        def need(ok: bool, key: str, value: Any, allowed: str) -> None:
-            if not ok:
-                p.append(f"{key}={value!r}: {allowed}")
-
-        need(
+    def _clip_problems(self, prefix: str) -> list[str]:
+        """The clip: sample rate, duration, alignment and layout."""
+        p: list[str] = []
+        _need(
+            p,
             self.sample_rate >= 1000,
             f"{prefix}.sample_rate",
             self.sample_rate,
             "must be >= 1000 Hz",
         )
-        need(
+        _need(
+            p,
             0 < self.duration <= 60,
             f"{prefix}.duration",
             self.duration,
             "must be in (0, 60] seconds",
         )
-        need(self.align in ALIGNS, f"{prefix}.align", self.align, f"allowed {list(ALIGNS)}")
-        need(self.layout in LAYOUTS, f"{prefix}.layout", self.layout, f"allowed {list(LAYOUTS)}")
-        need(self.kind in KINDS, f"{f}.kind", self.kind, f"allowed {list(KINDS)}")
-        need(self.n_mels >= 1, f"{f}.n_mels", self.n_mels, "must be >= 1")
+        _need(p, self.align in ALIGNS, f"{prefix}.align", self.align, f"allowed {list(ALIGNS)}")
+        _need(
+            p, self.layout in LAYOUTS, f"{prefix}.layout", self.layout, f"allowed {list(LAYOUTS)}"
+        )
+        return p
+
+    def _spectrum_problems(self, f: str) -> list[str]:
+        """The kind of features and their count (mel bands, MFCCs)."""
+        p: list[str] = []
+        _need(p, self.kind in KINDS, f"{f}.kind", self.kind, f"allowed {list(KINDS)}")
+        _need(p, self.n_mels >= 1, f"{f}.n_mels", self.n_mels, "must be >= 1")
         if self.kind == "mfcc":
-            need(
+            _need(
+                p,
                 1 <= self.n_mfcc <= self.n_mels,
                 f"{f}.n_mfcc",
                 self.n_mfcc,
                 f"must be in [1, n_mels={self.n_mels}]",
             )
-        need(self.window_ms > 0, f"{f}.window_ms", self.window_ms, "must be > 0")
-        need(
+        return p
+
+    def _window_problems(self, prefix: str, f: str) -> list[str]:
+        """The analysis window: its length, hop, FFT size, and at least one in the clip."""
+        p: list[str] = []
+        _need(p, self.window_ms > 0, f"{f}.window_ms", self.window_ms, "must be > 0")
+        _need(
+            p,
             0 < self.hop_ms <= self.window_ms,
             f"{f}.hop_ms",
             self.hop_ms,
             f"must be in (0, window_ms={self.window_ms}]",
         )
         if self.n_fft is not None:
-            need(
+            _need(
+                p,
                 self.n_fft >= self.win_length,
                 f"{f}.n_fft",
                 self.n_fft,
                 f"must be >= the window ({self.win_length} samples at {self.sample_rate} Hz), or null",
             )
-        need(
+        _need(
+            p,
             self.num_samples >= self.win_length,
             f"{prefix}.duration",
             self.duration,
             f"the clip must hold at least one window ({self.window_ms} ms)",
         )
-        need(
+        return p
+
+    def _band_problems(self, f: str) -> list[str]:
+        """The frequency band fmin..fmax and the log offset."""
+        p: list[str] = []
+        _need(
+            p,
             0 <= self.fmin < self.top_hz,
             f"{f}.fmin",
             self.fmin,
             f"must be in [0, fmax={self.top_hz:g})",
         )
-        need(
+        _need(
+            p,
             self.top_hz <= self.sample_rate / 2,
             f"{f}.fmax",
             self.fmax,
             f"must be <= sample_rate / 2 = {self.sample_rate / 2:g} (or null)",
         )
-        need(self.log_offset > 0, f"{f}.log_offset", self.log_offset, "must be > 0")
-        if not p:
-            mel = mel_filterbank(
-                self.sample_rate, self.fft_size, self.n_mels, self.fmin, self.top_hz
-            )
-            empty = int((mel.max(axis=0) <= 0).sum())
-            need(
-                empty == 0,
-                f"{f}.n_mels",
-                self.n_mels,
-                f"{empty} mel band(s) fall between FFT bins (n_fft={self.fft_size}); lower n_mels, "
-                "raise n_fft or widen fmin..fmax",
-            )
+        _need(p, self.log_offset > 0, f"{f}.log_offset", self.log_offset, "must be > 0")
+        return p
+
+    def _mel_problems(self, f: str) -> list[str]:
+        """Mel bands that fall between FFT bins (checked once every other setting is valid)."""
+        p: list[str] = []
+        mel = mel_filterbank(self.sample_rate, self.fft_size, self.n_mels, self.fmin, self.top_hz)
+        empty = int((mel.max(axis=0) <= 0).sum())
+        _need(
+            p,
+            empty == 0,
+            f"{f}.n_mels",
+            self.n_mels,
+            f"{empty} mel band(s) fall between FFT bins (n_fft={self.fft_size}); lower n_mels, "
+            "raise n_fft or widen fmin..fmax",
+        )
         return p
 
     def state(self) -> dict[str, Any]:
@@ -277,7 +316,7 @@ def compute_features(waves: np.ndarray, settings: AudioSettings) -> np.ndarray:
 
     Args:
         waves: ``(n, settings.num_samples)`` (or one clip ``(num_samples,)``) mono samples in
-            [-1, 1] at ``settings.sample_rate``, as :func:`lightning_app.audio.clips.fit_clip`
+            [-1, 1] at ``settings.sample_rate``, as :func:`lightning_app.data.audio.clips.fit_clip`
             returns them.
         settings: the feature settings.
 

@@ -11,8 +11,8 @@ Folders whose name starts with ``_`` or ``.`` are not classes (Speech Commands k
 recordings in ``_background_noise_``; point ``augmentation.noise_dir`` at it).
 
 Every recording is decoded with soundfile, downmixed to mono, resampled to ``sample_rate`` and
-padded or cropped to ``duration`` (:mod:`lightning_app.audio.clips`); the features come from
-:func:`lightning_app.audio.features.compute_features`, the function serving calls. A file that
+padded or cropped to ``duration`` (:mod:`lightning_app.data.audio.clips`); the features come from
+:func:`lightning_app.data.audio.features.compute_features`, the function serving calls. A file that
 cannot be read (not audio, empty, no samples, NaN samples) is skipped and counted
 (``on_error=skip``) or stops the run naming the file (``on_error=fail``). The data report
 counts files resampled (by original rate), downmixed, padded and cropped.
@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from lightning_app.audio.clips import AudioDecodeError, load_clip
-from lightning_app.audio.features import AudioSettings, compute_features
 from lightning_app.config.choices import choices
 from lightning_app.config.schemas.data import OnError
+from lightning_app.data.audio.clips import AudioDecodeError, load_clip
+from lightning_app.data.audio.features import AudioSettings, compute_features
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.splits import SPLIT_NAMES
 from lightning_app.errors import ConfigError, DataError

@@ -4,7 +4,7 @@ Time shift, gain and background noise change the *waveform*, so they must run be
 features are computed. The ``audio_folder`` source therefore hands the data module its
 waveforms too (``RawData.signal``); the training loader serves waveform batches and calls
 :meth:`AudioAugment.from_signal`, which augments them in torch and computes the features with
-the same function as every other path (:func:`~lightning_app.audio.features.compute_features`).
+the same function as every other path (:func:`~lightning_app.data.audio.features.compute_features`).
 Validation, test, export and serving use the features the source computed once, unaugmented.
 SpecAugment masking then acts on the feature batch (:meth:`AudioAugment.forward`, called by the
 data module on training batches after they reach the device).
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_app.audio.clips import decode_audio, resample
-from lightning_app.audio.features import AudioSettings, compute_features
+from lightning_app.data.audio.clips import decode_audio, resample
+from lightning_app.data.audio.features import AudioSettings, compute_features
 from lightning_app.errors import ConfigError, DataError
 
 NOISE_EXTENSIONS = (".wav", ".flac", ".ogg")

@@ -8,9 +8,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.audio.conftest import FAST, audio_overrides
-from tests.audio.synth import CLASSES
 from tests.conftest import run_dir_from, run_lapp
+from tests.data.audio.conftest import FAST, audio_overrides
+from tests.data.audio.synth import CLASSES
 from tests.serving.conftest import Server
 
 
