@@ -14,9 +14,11 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_app import metrics
 from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
+from lightning_app.runs import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,7 @@ def load_model(ckpt_path: str | Path):
         num_outputs=spec.num_outputs,
         optimizer=None,
         scheduler={"name": "none"},
-        monitor="val/loss",
+        monitor=metrics.name(metrics.VAL, metrics.LOSS),
         hparams=hp,
     )
     model.load_state_dict(ckpt["state_dict"])
@@ -216,7 +218,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
 
     callbacks: list = [
         RunCheckpoint(
-            dirpath=str(run_dir / "checkpoints"),
+            dirpath=str(RunDir(run_dir).checkpoints),
             filename="best",
             monitor=cfg.monitor.metric,
             mode=plain(cfg.monitor)["mode"],

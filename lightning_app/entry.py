@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_app.errors import ConfigError, LappError, RunDirError
+from lightning_app.runs import RunDir
 
 ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 
@@ -87,7 +88,7 @@ def resume_argv(argv: list[str]) -> list[str]:
     if not value or value == "null":
         return argv
     run_dir = Path(value).expanduser().resolve()
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides_file = RunDir(run_dir).overrides
     if not overrides_file.is_file():
         raise RunDirError(
             f"resume={value}: {overrides_file} not found; pass a run directory written by `lapp train`"

@@ -12,18 +12,127 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lightning_app.errors import RunDirError
 
 CONFIG_FILE = ".hydra/config.yaml"
+HYDRA_FILE = ".hydra/hydra.yaml"
 OVERRIDES_FILE = ".hydra/overrides.yaml"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CKPT = "checkpoints/last.ckpt"
 BEST_CKPT = "checkpoints/best.ckpt"
 METRICS_FILE = "metrics.json"
 PREPROCESSING_FILE = "preprocessing.json"
+REPORT_FILE = "report.md"
+DATA_REPORT_FILE = "data_report.md"
+REPORT_FIGURES = {
+    "curves": "learning_curves.png",
+    "confusion": "confusion_matrix.png",
+    "artifacts": "artifacts.png",
+}
+LOG_DIR = "logs"
+METRICS_LOG = "logs/metrics.csv"
+ARTIFACT_SUFFIX = ".onnx"
+DEFAULT_ARTIFACT = "model.onnx"
+DEFAULT_VARIANT = "fp32"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Every artifact path of one run directory.
+
+    Args:
+        root: the run directory (``outputs/<task>/runs/<timestamp>``).
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        """The resolved config (rerunnable as is)."""
+        return self.root / CONFIG_FILE
+
+    @property
+    def hydra(self) -> Path:
+        """Hydra's own record of the run (config group choices, ...)."""
+        return self.root / HYDRA_FILE
+
+    @property
+    def overrides(self) -> Path:
+        """The command-line overrides of the run."""
+        return self.root / OVERRIDES_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINT_DIR
+
+    @property
+    def last_ckpt(self) -> Path:
+        return self.root / LAST_CKPT
+
+    @property
+    def best_ckpt(self) -> Path:
+        return self.root / BEST_CKPT
+
+    @property
+    def metrics(self) -> Path:
+        """Test metrics of each artifact, sizes, latencies, parity error."""
+        return self.root / METRICS_FILE
+
+    @property
+    def preprocessing(self) -> Path:
+        """The fitted preprocessing statistics."""
+        return self.root / PREPROCESSING_FILE
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT_FILE
+
+    @property
+    def data_report(self) -> Path:
+        """The data stage's findings (rows dropped, values repaired, class balance)."""
+        return self.root / DATA_REPORT_FILE
+
+    def figure(self, kind: str) -> Path:
+        """A report figure: ``curves``, ``confusion`` or ``artifacts`` (``REPORT_FIGURES``)."""
+        return self.root / REPORT_FIGURES[kind]
+
+    @property
+    def logs(self) -> Path:
+        return self.root / LOG_DIR
+
+    @property
+    def metrics_log(self) -> Path:
+        """The CSV logger's per-epoch metrics."""
+        return self.root / METRICS_LOG
+
+    def file(self, name: str) -> Path:
+        """A top-level file of the run directory (a report plot, ...)."""
+        return self.root / name
+
+    def artifact(self, variant: str | None = None) -> Path:
+        """``model.onnx`` (``fp32``) or ``model.<variant>.onnx``."""
+        if not variant or variant == DEFAULT_VARIANT:
+            return self.root / DEFAULT_ARTIFACT
+        return self.root / f"model.{variant}{ARTIFACT_SUFFIX}"
+
+    def artifacts(self) -> list[Path]:
+        """The exported ONNX files present, sorted by name."""
+        return sorted(self.root.glob(f"model*{ARTIFACT_SUFFIX}"))
+
+    @staticmethod
+    def variant_of(name: str) -> str:
+        """The variant an artifact file name stands for (``model.int8.onnx`` -> ``int8``)."""
+        if name == DEFAULT_ARTIFACT:
+            return DEFAULT_VARIANT
+        return name[len("model.") : -len(ARTIFACT_SUFFIX)]
+
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -93,7 +202,7 @@ def read_json(path: str | Path) -> Any:
 
 def update_metrics(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` into the run's ``metrics.json`` (created when absent) and return the result."""
-    path = Path(run_dir) / METRICS_FILE
+    path = RunDir(run_dir).metrics
     metrics = read_json(path) if path.is_file() else {}
     metrics.update(new)
     write_json(path, metrics)

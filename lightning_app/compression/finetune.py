@@ -4,7 +4,6 @@ schedule over a few fine-tuning epochs on the training split, then are folded in
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import tempfile
 from typing import Any
@@ -29,7 +28,8 @@ def prune_trained(
         prune_cfg: ``compression.prune`` (method, scope, amount, schedule, ramp, finetune_epochs,
             finetune_lr_scale, layers).
         datamodule: the run's prepared datamodule (training and validation splits).
-        optimizer: the run's optimizer factory ``params -> Optimizer`` (its lr is scaled down).
+        optimizer: the fine-tuning optimizer factory ``params -> Optimizer``, built with the
+            fine-tuning learning rate (the run's ``optimizer.lr`` times ``finetune_lr_scale``).
         seed: seed of the fine-tuning batches and dropout.
 
     Returns:
@@ -47,11 +47,7 @@ def prune_trained(
     else:
         if seed is not None:
             pl.seed_everything(seed, workers=True, verbose=False)
-        lr = optimizer.keywords.get("lr") if isinstance(optimizer, functools.partial) else None
-        pruned.optimizer_factory = (
-            functools.partial(optimizer, lr=lr * prune_cfg.finetune_lr_scale) if lr else optimizer
-        )
-        pruned.scheduler_cfg = {"name": "none"}
+        pruned.use_optimization(optimizer, {"name": "none"})
         callback = PruningCallback(
             method=prune_cfg.method,
             scope=prune_cfg.scope,
@@ -82,3 +78,12 @@ def prune_trained(
             "structured pruning removed %d channels", shrink(pruned.net, list(prune_cfg.layers))
         )
     return pruned.eval()
+
+
+def finetune_optimizer_config(optimizer_cfg: dict[str, Any], prune_cfg: Any) -> dict[str, Any]:
+    """The run's ``optimizer`` config with the fine-tuning learning rate: ``optimizer.lr`` times
+    ``compression.prune.finetune_lr_scale`` (an optimizer without ``lr`` is used as it is)."""
+    cfg = dict(optimizer_cfg)
+    if cfg.get("lr"):
+        cfg["lr"] = cfg["lr"] * prune_cfg.finetune_lr_scale
+    return cfg

@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from lightning_app.compression import structured
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.deployment import PruneMethod
 from lightning_app.errors import CompressionError
 
 LAYER_KINDS: dict[str, tuple[type[nn.Module], ...]] = {
@@ -22,7 +24,7 @@ LAYER_KINDS: dict[str, tuple[type[nn.Module], ...]] = {
     "conv": (nn.Conv1d, nn.Conv2d, nn.Conv3d),
     "embedding": (nn.Embedding,),
 }
-METHODS = ("unstructured", "structured")
+METHODS = choices(PruneMethod)
 SCOPES = ("global", "layer")
 
 

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.deployment import QuantMode
 from lightning_app.errors import CompressionError
 from lightning_app.export.artifact import INPUT_NAME
 
 log = logging.getLogger(__name__)
-MODES = ("dynamic", "static")
+MODES = choices(QuantMode, without=("none",))
 
 
 class BatchReader:

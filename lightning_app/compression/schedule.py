@@ -6,7 +6,10 @@ a constant 50% at each of 10 steps would compound to 99.9% zeros.
 
 from __future__ import annotations
 
-SCHEDULES = ("cubic", "linear", "one_shot")
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.deployment import PruneSchedule
+
+SCHEDULES = choices(PruneSchedule)
 
 
 def sparsity_steps(kind: str, target: float, steps: int) -> list[float]:

@@ -42,8 +42,9 @@ def float_variants(
             `lapp train` pruning happened during training, so ``fp32`` is already pruned; a
             structured run's zeroed channels are cut out here.
         seed: fine-tuning seed.
-        optimizer: the run's optimizer factory ``params -> Optimizer`` (post-training pruning
-            fine-tunes with it).
+        optimizer: the fine-tuning optimizer factory ``params -> Optimizer`` (post-training
+            pruning fine-tunes with it), built with the fine-tuning learning rate
+            (:func:`lightning_app.compression.finetune.finetune_optimizer_config`).
     """
     prune = compression.prune
     if compression.distill.enabled and post_training:

@@ -14,13 +14,12 @@ from lightning_app.data.preparation import SPLITS, prepare
 from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.transforms import FeatureTransform
-from lightning_app.runs import atomic_write
+from lightning_app.runs import RunDir, atomic_write
 
 log = logging.getLogger(__name__)
 
 # preprocessing.json layout version; bump when a key changes meaning.
 STATE_VERSION = 1
-REPORT_FILE = "data_report.md"
 
 
 def preprocessing_config(given: dict[str, Any] | None) -> dict[str, Any]:
@@ -147,7 +146,7 @@ class ArrayDataModule(pl.LightningDataModule):
         self.prepare()
         text = format_report(self.report, self.spec)
         log.info("data report:\n%s", text)
-        return atomic_write(Path(run_dir) / REPORT_FILE, lambda fh: fh.write(text), mode="w")
+        return atomic_write(RunDir(run_dir).data_report, lambda fh: fh.write(text), mode="w")
 
     # -- loaders ----------------------------------------------------------------------------
     def _loader(self, name: str, train: bool):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import Imbalance
 from lightning_app.errors import DataError
 
-IMBALANCE = ("none", "class_weights", "oversample")
+IMBALANCE = choices(Imbalance)
 
 
 def fit_classes(labels: np.ndarray) -> list[str]:

@@ -32,13 +32,11 @@ from lightning_app.data.labels import (
 )
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.spec import DataSpec
-from lightning_app.data.splits import split_indices
+from lightning_app.data.splits import SPLITS, split_indices
 from lightning_app.data.tabular import TabularEncoder
 from lightning_app.data.text import Tokenizer
 from lightning_app.data.transforms import FeatureTransform, fit_feature_transform
 from lightning_app.errors import ConfigError, DataError
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -68,7 +66,7 @@ def prepare(
     fitted: dict[str, Any] | None = None,
     source_name: str = "source",
 ) -> Prepared:
-    """Run the pipeline above; see the module docstring.
+    """Run the pipeline above: clean -> split -> labels -> encode -> fit -> balance.
 
     Args:
         raw: what the source read.
@@ -77,6 +75,44 @@ def prepare(
         fitted: a saved ``preprocessing.json``; its encoders and statistics are reused as is.
         source_name: names the source in error messages.
     """
+    is_cls = _check_task(raw, cfg, source_name)
+    rows, dropped = _clean(raw, cfg, source_name)
+    strat, labels, classes = _targets(raw, rows, is_cls, source_name, fitted)
+    index = _split(raw, rows, strat, split_cfg, is_cls)
+    y, classes = _labels(raw, strat, labels, classes, index, cfg, fitted, dropped)
+    encoders: dict[str, Any] = {
+        "tabular": None,
+        "tokenizer": None,
+        "image": raw.image,
+        "audio": raw.audio,
+    }
+    x, counts, passthrough = _encode(raw, rows, index, cfg, fitted, encoders)
+    transform = _fit(x, raw, cfg, fitted, passthrough, index)
+    num_outputs = len(classes) if is_cls else 1
+    report: dict[str, Any] = {
+        **raw.report,
+        "rows_read": len(raw),
+        "rows_dropped": dropped,
+        "rows_used": int(sum(len(v) for v in index.values())),
+        "split_sizes": {n: len(index[n]) for n in SPLITS},
+        **counts,
+    }
+    weights = _balance(y, index, num_outputs, cfg, split_cfg, fitted, report) if is_cls else None
+    encoders["labels"] = {
+        "task": raw.task,
+        "class_names": list(classes or []),
+        "target": raw.target_name,
+    }
+    spec = _spec(raw, x, classes, num_outputs, encoders)
+    y = y.astype(np.int64 if is_cls else np.float32, copy=False)
+    signal = (
+        None if raw.signal is None else raw.signal[rows] if len(rows) < len(raw) else raw.signal
+    )
+    return Prepared(x, y, index, spec, transform, encoders, weights, report, signal)
+
+
+def _check_task(raw: RawData, cfg: dict[str, Any], source_name: str) -> bool:
+    """Whether the task is classification; refuses what the task cannot do."""
     if len(raw) == 0:
         raise DataError(f"{source_name} returned no rows")
     is_cls = raw.task == "classification"
@@ -84,15 +120,24 @@ def prepare(
         raise ConfigError(
             f"preprocessing.imbalance={cfg['imbalance']}: needs a classification task, the data is {raw.task}"
         )
+    return is_cls
+
+
+def _clean(raw: RawData, cfg: dict[str, Any], source_name: str) -> tuple[np.ndarray, dict]:
+    """Step clean: the kept row numbers and the count of rows dropped per reason."""
     keep, dropped = clean_rows(raw, cfg)
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         raise DataError(
             f"no valid rows left after cleaning the {len(raw)} rows {source_name} read (dropped: {dropped})"
         )
+    return rows, dropped
+
+
+def _targets(raw: RawData, rows: np.ndarray, is_cls: bool, source_name: str, fitted):
+    """The kept rows' targets (one class only is refused unless ``fitted``): ``(stratification values, raw labels or None, classes or None)``."""
     y_raw = np.asarray(raw.y)
     y_kept = y_raw if len(rows) == len(raw) else y_raw[rows]
-
     labels = classes = None
     if is_cls and raw.class_names:
         classes, strat = list(raw.class_names), y_kept.astype(np.int64)
@@ -105,6 +150,11 @@ def prepare(
             raise single_class_error(raw.target_name, labels, len(rows))
     else:
         strat = y_kept.astype(np.float32)
+    return strat, labels, classes
+
+
+def _split(raw, rows, strat, split_cfg, is_cls) -> dict[str, np.ndarray]:
+    """Step split: positions (into the kept rows) of each split."""
     splits = split_indices(
         strat,
         val=split_cfg["val"],
@@ -113,7 +163,12 @@ def prepare(
         seed=split_cfg["seed"],
         given=None if raw.split is None else np.asarray(raw.split)[rows],
     )
-    index = {name: getattr(splits, name) for name in SPLITS}
+    return {name: getattr(splits, name) for name in SPLITS}
+
+
+def _labels(raw, strat, labels, classes, index, cfg, fitted, dropped):
+    """Step labels: class indices (classes learnt from the training split unless ``fitted``);
+    rows of unseen labels are dropped from their split, or refused. Returns ``(y, classes)``."""
     y = strat
     if labels is not None:
         classes = (
@@ -134,56 +189,45 @@ def prepare(
         raise DataError(
             f"split {', '.join(empty)} is empty after dropping rows (dropped: {dropped})"
         )
+    return y, classes
 
-    encoders: dict[str, Any] = {
-        "tabular": None,
-        "tokenizer": None,
-        "image": raw.image,
-        "audio": raw.audio,
-    }
-    x, counts, passthrough = _encode(raw, rows, index, cfg, fitted, encoders)
+
+def _fit(x, raw, cfg, fitted, passthrough, index) -> FeatureTransform:
+    """Step fit: the feature transform, fitted on the training split (or restored)."""
     if fitted:
-        transform = FeatureTransform.from_state(fitted["feature_transform"])
-    else:
-        transform = fit_feature_transform(
-            x,
-            raw.input_kind,
-            normalize=cfg["normalize"],
-            impute=cfg["impute"],
-            fill_value=cfg["fill_value"],
-            infinity=cfg["cleaning"]["infinity"],
-            outliers=cfg["outliers"]["method"],
-            outlier_k=cfg["outliers"]["k"],
-            passthrough=passthrough,
-            rows=index["train"],
-        )
-    num_outputs = len(classes) if is_cls else 1
-    report: dict[str, Any] = {
-        **raw.report,
-        "rows_read": len(raw),
-        "rows_dropped": dropped,
-        "rows_used": int(sum(len(v) for v in index.values())),
-        "split_sizes": {n: len(index[n]) for n in SPLITS},
-        **counts,
+        return FeatureTransform.from_state(fitted["feature_transform"])
+    return fit_feature_transform(
+        x,
+        raw.input_kind,
+        normalize=cfg["normalize"],
+        impute=cfg["impute"],
+        fill_value=cfg["fill_value"],
+        infinity=cfg["cleaning"]["infinity"],
+        outliers=cfg["outliers"]["method"],
+        outlier_k=cfg["outliers"]["k"],
+        passthrough=passthrough,
+        rows=index["train"],
+    )
+
+
+def _balance(y, index, num_outputs, cfg, split_cfg, fitted, report) -> list[float] | None:
+    """Step balance (classification): class weights, or an oversampled training split."""
+    report["class_counts"] = {
+        n: np.bincount(y[index[n]], minlength=num_outputs).tolist() for n in SPLITS
     }
     weights = None
-    if is_cls:
-        report["class_counts"] = {
-            n: np.bincount(y[index[n]], minlength=num_outputs).tolist() for n in SPLITS
-        }
-        if cfg["imbalance"] == "class_weights":
-            weights = class_weights(y[index["train"]], num_outputs)
-            report["class_weights"] = weights
-        elif cfg["imbalance"] == "oversample" and not fitted:  # evaluation sees the natural balance
-            index["train"] = index["train"][oversample(y[index["train"]], split_cfg["seed"])]
-            report["oversampled_train_rows"] = len(index["train"])
-    encoders["labels"] = {
-        "task": raw.task,
-        "class_names": list(classes or []),
-        "target": raw.target_name,
-    }
+    if cfg["imbalance"] == "class_weights":
+        weights = class_weights(y[index["train"]], num_outputs)
+        report["class_weights"] = weights
+    elif cfg["imbalance"] == "oversample" and not fitted:  # evaluation sees the natural balance
+        index["train"] = index["train"][oversample(y[index["train"]], split_cfg["seed"])]
+        report["oversampled_train_rows"] = len(index["train"])
+    return weights
+
+
+def _spec(raw, x, classes, num_outputs, encoders) -> DataSpec:
     tokenizer = encoders["tokenizer"]
-    spec = DataSpec(
+    return DataSpec(
         task=raw.task,
         input_shape=x.shape[1:],
         num_outputs=num_outputs,
@@ -194,11 +238,6 @@ def prepare(
         else raw.feature_names,
         vocab_size=len(tokenizer["vocab"]) if tokenizer else _token_space(x, raw),
     )
-    y = y.astype(np.int64 if is_cls else np.float32, copy=False)
-    signal = (
-        None if raw.signal is None else raw.signal[rows] if len(rows) < len(raw) else raw.signal
-    )
-    return Prepared(x, y, index, spec, transform, encoders, weights, report, signal)
 
 
 def _token_space(x: np.ndarray, raw: RawData) -> int | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_app.data.spec import DataSpec
-
-SPLITS = ("train", "val", "test")
+from lightning_app.data.splits import SPLITS
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

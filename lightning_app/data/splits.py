@@ -8,6 +8,8 @@ import numpy as np
 
 from lightning_app.errors import DataError
 
+SPLITS = ("train", "val", "test")  # the split names, in order
+# What a data set may call its split folders or split column values (any case).
 SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -27,7 +29,7 @@ class SplitIndices:
     test: np.ndarray
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+        return {name: len(getattr(self, name)) for name in SPLITS}
 
 
 def _sorted(part: np.ndarray, size: int) -> np.ndarray:

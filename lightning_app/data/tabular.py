@@ -8,7 +8,7 @@ split); numeric imputation, outlier clipping and normalization happen in the tor
 Serving raw records (a DataFrame with the original column names; extra columns, such as the
 target, are ignored; missing values and unseen categories are allowed)::
 
-    state = json.loads((run_dir / "preprocessing.json").read_text())
+    state = json.loads(RunDir(run_dir).preprocessing.read_text())
     encoder = TabularEncoder.from_state(state["tabular"])
     x = encoder.transform(records)          # float32 (N, len(encoder.feature_names))
     logits = onnx_session.run(None, {"input": x})[0]
@@ -40,13 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import Encoding
 from lightning_app.data.categories import fit_categories
 from lightning_app.data.columns import factorized_categories, to_numeric
 from lightning_app.data.parallel import column_map
 from lightning_app.errors import DataError
 
 UNKNOWN = "__unknown__"
-ENCODINGS = ("onehot", "ordinal")
+ENCODINGS = choices(Encoding)
 STATE_VERSION = 1
 
 

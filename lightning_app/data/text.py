@@ -2,7 +2,7 @@
 
 Serving raw text::
 
-    state = json.loads((run_dir / "preprocessing.json").read_text())
+    state = json.loads(RunDir(run_dir).preprocessing.read_text())
     tokenizer = Tokenizer.from_state(state["tokenizer"])
     ids = tokenizer.encode(["a raw sentence", "another one"])   # int64 (N, max_len)
     logits = onnx_session.run(None, {"input": ids})[0]
@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import Side, TokenLevel
 from lightning_app.errors import DataError
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
-LEVELS = ("word", "char")
-SIDES = ("pre", "post")
+LEVELS = choices(TokenLevel)
+SIDES = choices(Side)
 STATE_VERSION = 1
 _WORD = re.compile(r"\w+|[^\w\s]")
 

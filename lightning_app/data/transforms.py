@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import Impute, Infinity, Normalize, OutlierMethod
 from lightning_app.data.parallel import column_map
 
-NORMALIZE = ("standard", "minmax", "robust", "none")
-IMPUTE = ("mean", "median", "most_frequent", "constant", "drop_row")
-INFINITY = ("drop_row", "clip", "missing")
-OUTLIERS = ("none", "std", "iqr")
+NORMALIZE = choices(Normalize)
+IMPUTE = choices(Impute)
+INFINITY = choices(Infinity)
+OUTLIERS = choices(OutlierMethod)
 # Above this many values per image channel, statistics come from an evenly spaced subset of the
 # training images (every k-th image), which keeps fitting MNIST-sized data fast and small.
 EXACT_LIMIT = 4_000_000

@@ -27,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+from lightning_app.training.compat import (
+    ScriptLauncherSeam,
+    is_subprocess_script_launcher,
+    set_num_threads_if_needed,
+    set_strategy_launcher,
+    strategy_launcher,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,7 @@ class _Watchdog(threading.Thread):
                 return
 
 
-class ChildRankLauncher(_SubprocessScriptLauncher):
+class ChildRankLauncher(ScriptLauncherSeam):
     """Lightning's subprocess launcher whose children run this job's resolved config.
 
     Args:
@@ -114,8 +120,8 @@ class ChildRankLauncher(_SubprocessScriptLauncher):
             num_devices=self.num_processes, num_nodes=self.num_nodes
         )
         if not self.cluster_environment.creates_processes_externally:
-            self._call_children_scripts()
-        _set_num_threads_if_needed(num_processes=self.num_processes)
+            self._start_children()
+        set_num_threads_if_needed(num_processes=self.num_processes)
         try:
             return function(*args, **kwargs)
         except BaseException as err:
@@ -140,8 +146,8 @@ class ChildRankLauncher(_SubprocessScriptLauncher):
             None,
         )
 
-    def _call_children_scripts(self) -> None:
-        self._check_can_spawn_children()
+    def _start_children(self) -> None:
+        self.check_can_spawn_children()
         self._saved_env = {k: os.environ.get(k) for k in LAUNCH_VARIABLES}
         env = self.cluster_environment
         os.environ.update(
@@ -199,8 +205,11 @@ def use_child_rank_launcher(trainer: Any, config: DictConfig) -> None:
     Launchers of externally started ranks (torchrun, srun) and ``*_spawn`` strategies are kept.
     """
     strategy = trainer.strategy
-    launcher = getattr(strategy, "_launcher", None)
-    if type(launcher) is _SubprocessScriptLauncher:
-        strategy._launcher = ChildRankLauncher(
-            launcher.cluster_environment, launcher.num_processes, launcher.num_nodes, config
+    launcher = strategy_launcher(strategy)
+    if is_subprocess_script_launcher(launcher):
+        set_strategy_launcher(
+            strategy,
+            ChildRankLauncher(
+                launcher.cluster_environment, launcher.num_processes, launcher.num_nodes, config
+            ),
         )

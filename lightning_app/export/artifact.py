@@ -19,10 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lightning_app import runs
+
 INPUT_NAME = "input"
 LOGITS_NAME = "logits"
 PROBS_NAME = "probs"
-DEFAULT_ARTIFACT = "model.onnx"
+DEFAULT_ARTIFACT = runs.DEFAULT_ARTIFACT
 
 META_SPEC = (
     "lapp.spec"  # DataSpec.to_dict(): task, input_shape, num_outputs, input_kind, class_names, ...
@@ -38,8 +40,7 @@ META_COMPRESSION = "lapp.compression"  # {variant, base, pruning, quantization}:
 
 def artifact_path(run_dir: str | Path, variant: str | None = None) -> Path:
     """``model.onnx`` or ``model.<variant>.onnx`` inside a run directory."""
-    name = DEFAULT_ARTIFACT if not variant or variant == "fp32" else f"model.{variant}.onnx"
-    return Path(run_dir) / name
+    return runs.RunDir(run_dir).artifact(variant)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_app import metrics
 from lightning_app.export.artifact import INPUT_NAME, LOGITS_NAME
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -91,33 +92,9 @@ def predict_all(predict: Predictor, x: np.ndarray, batch_size: int) -> np.ndarra
 
 
 def task_metrics(task: str, logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """``test_acc``/``test_f1`` (macro) for classification, ``test_mse``/``test_mae``/``test_r2`` otherwise."""
-    if task == "classification":
-        pred = logits.argmax(-1)
-        classes = logits.shape[-1]
-        f1s = []
-        for c in range(classes):
-            tp = np.sum((pred == c) & (y == c))
-            denom = np.sum(pred == c) + np.sum(y == c)
-            if denom:
-                f1s.append(2 * tp / denom)
-        return {
-            "test_acc": float(np.mean(pred == y)) if len(y) else float("nan"),
-            "test_f1": float(np.mean(f1s)) if f1s else float("nan"),
-        }
-    pred = logits.reshape(len(y), -1)[:, 0].astype(np.float64)
-    err = pred - y
-    var = np.var(y) if len(y) else 0.0
-    return {
-        "test_mse": float(np.mean(err**2)),
-        "test_mae": float(np.mean(np.abs(err))),
-        "test_r2": float(1 - np.mean(err**2) / var) if var > 0 else float("nan"),
-    }
-
-
-def main_metric(task: str) -> str:
-    """The metric a report compares variants by."""
-    return "test_acc" if task == "classification" else "test_mse"
+    """``test_acc``/``test_f1`` (macro) for classification, ``test_mse``/``test_mae``/``test_r2``
+    otherwise: the torchmetrics computation training logs (:func:`lightning_app.metrics.evaluate`)."""
+    return metrics.evaluate(task, logits, y, prefix="test_")
 
 
 def confusion_matrix(logits: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:

@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.deployment import Exporter
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ExportError, ParityError
 from lightning_app.export.artifact import INPUT_NAME, LOGITS_NAME, PROBS_NAME
 
-EXPORTERS = ("dynamo", "legacy")
+EXPORTERS = choices(Exporter)
 # Op names in the exporters' messages: dynamo ("OpOverload(op='aten.kthvalue'") and legacy
 # ("Exporting the operator 'aten::kthvalue' to ONNX").
 _UNSUPPORTED_OP = re.compile(r"OpOverload\(op='([\w.:]+)'|operator '([\w.:]+)'")

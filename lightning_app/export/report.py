@@ -12,17 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app import runs
 from lightning_app.export import plots
 from lightning_app.export.artifact import artifact_path
-from lightning_app.runs import atomic_write
+from lightning_app.metrics import report_metric
+from lightning_app.runs import RunDir, atomic_write
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "report.md"
-FIGURES = {
-    "curves": "learning_curves.png",
-    "confusion": "confusion_matrix.png",
-    "artifacts": "artifacts.png",
-}
+FIGURES = runs.REPORT_FIGURES
 ORDER = ("fp32", "pruned", "int8", "pruned_int8")
 
 
@@ -48,7 +45,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _read_log(run_dir: Path):
-    path = run_dir / "logs" / "metrics.csv"
+    path = RunDir(run_dir).metrics_log
     if not path.is_file():
         return None
     import pandas as pd
@@ -64,7 +61,7 @@ def _artifact_section(run_dir: Path, metrics: dict[str, Any], task: str) -> list
     names = variants(metrics)
     if not names:
         return ["## Artifacts", "", "No ONNX artifact (deployment=none).", ""]
-    main = "test_acc" if task == "classification" else "test_mse"
+    main = report_metric(task)
     base = metrics.get(f"deploy/fp32/{main}")
     tput = next(
         (k.split("/")[-1] for k in metrics if k.startswith("deploy/fp32/throughput_bs")),
@@ -114,7 +111,9 @@ def _artifact_section(run_dir: Path, metrics: dict[str, Any], task: str) -> list
 def _distill_section(metrics: dict[str, Any]) -> list[str]:
     if "distill/student_alone/params" not in metrics:
         return []
-    main = "test_acc" if "distill/teacher/test_acc" in metrics else "test_mse"
+    main = report_metric(
+        "classification" if "distill/teacher/test_acc" in metrics else "regression"
+    )
     rows = [[n.replace("_", " "), metrics.get(f"distill/{n}/params"), metrics.get(f"distill/{n}/{main}")]
             for n in ("teacher", "student", "student_alone")]  # fmt: skip
     gain = metrics["distill/student/" + main] - metrics["distill/student_alone/" + main]
@@ -140,7 +139,7 @@ def write_report(
         *_comparison_section(run_dir, metrics, spec.task),
     ]
     text = "\n".join(lines)
-    return atomic_write(run_dir / REPORT_FILE, lambda fh: fh.write(text), mode="w")
+    return atomic_write(RunDir(run_dir).report, lambda fh: fh.write(text), mode="w")
 
 
 def _summary_section(run_dir: Path, spec: Any, compression: Any) -> list[str]:
@@ -159,7 +158,7 @@ def _summary_section(run_dir: Path, spec: Any, compression: Any) -> list[str]:
         lines.append(
             f"Quantization: ONNX Runtime {q.mode} int8{' (' + q.format + ')' if q.mode == 'static' else ''}."
         )
-    if (run_dir / "data_report.md").is_file():
+    if RunDir(run_dir).data_report.is_file():
         lines.append(
             "The data stage's findings (rows dropped, values repaired, class balance): [data_report.md](data_report.md)."
         )
@@ -183,7 +182,7 @@ def _test_section(metrics: dict[str, Any]) -> list[str]:
 def _curves_section(run_dir: Path) -> list[str]:
     """The learning-curves figure, drawn from the per-epoch log (or a note without one)."""
     frame = _read_log(run_dir)
-    if plots.learning_curves(frame, run_dir / FIGURES["curves"]):
+    if plots.learning_curves(frame, RunDir(run_dir).figure("curves")):
         return ["## Learning curves", "", f"![learning curves]({FIGURES['curves']})", ""]
     return ["## Learning curves", "", "No per-epoch log in this run (logger=none).", ""]
 
@@ -194,7 +193,7 @@ def _confusion_section(
     """The confusion-matrix figure of the test split (classification)."""
     if confusion is None:
         return []
-    plots.confusion(confusion, list(spec.class_names), run_dir / FIGURES["confusion"])
+    plots.confusion(confusion, list(spec.class_names), RunDir(run_dir).figure("confusion"))
     source = "fp32 ONNX artifact" if variants(metrics) else "torch model"
     return [
         f"## Confusion matrix (test split, {source})",
@@ -209,12 +208,12 @@ def _comparison_section(run_dir: Path, metrics: dict[str, Any], task: str) -> li
     names = variants(metrics)
     if not names:
         return []
-    main = "test_acc" if task == "classification" else "test_mse"
+    main = report_metric(task)
     rows = [{"name": v, "size_kb": metrics[f"deploy/{v}/size_bytes"] / 1024, "metric": metrics.get(f"deploy/{v}/{main}"),
              "latency_p50_ms": metrics.get(f"deploy/{v}/latency_p50_ms")} for v in names]  # fmt: skip
     rows.append({"name": "torch", "size_kb": None, "metric": metrics.get(f"deploy/torch/{main}"),
                  "latency_p50_ms": metrics.get("deploy/torch/latency_p50_ms")})  # fmt: skip
-    plots.artifact_bars(rows, main, run_dir / FIGURES["artifacts"])
+    plots.artifact_bars(rows, main, RunDir(run_dir).figure("artifacts"))
     return ["## How these were measured", "",
             "Accuracy and parity on the whole test split with ONNX Runtime (CPU). Latency: single calls "
             "at batch 1 after warm-up; throughput: rows per second at the throughput batch size (median call); "

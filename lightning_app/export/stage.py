@@ -30,7 +30,7 @@ from lightning_app.export import artifact as contract
 from lightning_app.export import benchmark as bench
 from lightning_app.export import onnx_export as ox
 from lightning_app.export.sessions import open_session, run_batches
-from lightning_app.runs import METRICS_FILE, PREPROCESSING_FILE, read_json, write_json
+from lightning_app.runs import RunDir, read_json, write_json
 
 log = logging.getLogger("lightning_app.deploy")
 DEPLOY_PREFIX = "deploy/"
@@ -96,7 +96,7 @@ def torch_confusion(
 
 def merge_deploy_metrics(run_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
     """Replace the ``deploy/...`` keys of ``metrics.json`` with ``metrics``; returns the whole file."""
-    path = run_dir / METRICS_FILE
+    path = RunDir(run_dir).metrics
     previous = read_json(path) if path.is_file() else {}
     merged = {k: v for k, v in previous.items() if not k.startswith(DEPLOY_PREFIX)} | metrics
     write_json(path, merged)
@@ -233,7 +233,7 @@ def _commit(run_dir, artifacts, loaded, x_test, y_test, deployment):
             bench.torch_predictor(fp32_model), x_test, b
         )
         metrics |= {f"deploy/torch/{k}": v for k, v in torch_metrics.items()}
-        pre_path = run_dir / PREPROCESSING_FILE
+        pre_path = RunDir(run_dir).preprocessing
         preprocessing = (
             read_json(pre_path)
             if pre_path.is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_app.config.schemas.models import CNNConf
 from lightning_app.data.spec import DataSpec
 from lightning_app.models.layers import activation as make_activation
 
@@ -33,7 +34,7 @@ class CNN(nn.Module):
         pool: str = "max",
         activation: str = "relu",
         batch_norm: bool = True,
-        dropout: float = 0.0,
+        dropout: float = CNNConf.dropout,
         hidden_size: int = 64,
     ):
         super().__init__()

@@ -15,31 +15,14 @@ from torch.nn import functional as F
 
 from lightning_app.data.loaders import GroupedLoader
 from lightning_app.errors import LappError
+from lightning_app.metrics import LOSS, TEST, TRAIN, VAL, make_metrics
+from lightning_app.metrics import name as metric_name
 from lightning_app.models.schedulers import build_scheduler
+from lightning_app.training.compat import raw_optimizer_step
 
 
 class NonFiniteLossError(LappError):
     """The training loss became NaN or infinite."""
-
-
-def make_metrics(task: str, num_outputs: int) -> torchmetrics.MetricCollection:
-    """Classification: accuracy and macro F1; regression: MSE, MAE and R2."""
-    if task == "classification":
-        return torchmetrics.MetricCollection(
-            {
-                "acc": torchmetrics.Accuracy(task="multiclass", num_classes=num_outputs),
-                "f1": torchmetrics.F1Score(
-                    task="multiclass", num_classes=num_outputs, average="macro"
-                ),
-            }
-        )
-    return torchmetrics.MetricCollection(
-        {
-            "mse": torchmetrics.MeanSquaredError(),
-            "mae": torchmetrics.MeanAbsoluteError(),
-            "r2": torchmetrics.R2Score(),
-        }
-    )
 
 
 class LitModel(pl.LightningModule):
@@ -84,8 +67,8 @@ class LitModel(pl.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         base = make_metrics(task, num_outputs)
-        self.val_metrics = base.clone(prefix="val/")
-        self.test_metrics = base.clone(prefix="test/")
+        self.val_metrics = base.clone(prefix=metric_name(VAL, ""))
+        self.test_metrics = base.clone(prefix=metric_name(TEST, ""))
         # Row-weighted mean losses as metric states, summed across ranks: exact with uneven
         # shares (`self.log(sync_dist=True)` averages an integer row count and truncates it).
         self.val_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
@@ -107,6 +90,12 @@ class LitModel(pl.LightningModule):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def use_optimization(
+        self, optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict[str, Any]
+    ) -> None:
+        """Train further with another optimizer factory and scheduler (e.g. fine-tuning)."""
+        self.optimizer_factory, self.scheduler_cfg = optimizer, scheduler
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.transform(x))
@@ -162,9 +151,7 @@ class LitModel(pl.LightningModule):
                 # Like Keras' steps_per_execution: the backward and optimizer-step hooks run
                 # for the group's last batch only. The step still counts in global_step.
                 loss.backward()
-                optimizer._on_before_step()
-                optimizer.optimizer.step()
-                optimizer._on_after_step()
+                raw_optimizer_step(optimizer)
             else:
                 self.manual_backward(loss)
                 optimizer.step()
@@ -251,20 +238,20 @@ class LitModel(pl.LightningModule):
                 f"training loss is {loss} in epoch {self.current_epoch}: lower optimizer.lr, "
                 "add gradient clipping (trainer.gradient_clip_val) or check the data for extreme values"
             )
-        self.log("train/loss", loss, sync_dist=True)
+        self.log(metric_name(TRAIN, LOSS), loss, sync_dist=True)
         if self.task == "classification":
-            self.log("train/acc", correct, sync_dist=True)
+            self.log(metric_name(TRAIN, "acc"), correct, sync_dist=True)
         if not self.automatic_optimization:
             self._step_epoch_schedulers()
 
     def on_validation_epoch_end(self) -> None:
-        val = {"val/loss": self.val_loss.compute(), **self.val_metrics.compute()}
+        val = {metric_name(VAL, LOSS): self.val_loss.compute(), **self.val_metrics.compute()}
         self.log_dict(val, sync_dist=True)
         self.val_metrics.reset()
         self.val_loss.reset()
 
     def on_test_epoch_end(self) -> None:
-        test = {"test/loss": self.test_loss.compute(), **self.test_metrics.compute()}
+        test = {metric_name(TEST, LOSS): self.test_loss.compute(), **self.test_metrics.compute()}
         self.log_dict(test, sync_dist=True)
         self.test_metrics.reset()
         self.test_loss.reset()

@@ -8,7 +8,10 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau
 
-SCHEDULERS = ("none", "cosine", "step", "onecycle", "plateau")
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.training import SchedulerName
+
+SCHEDULERS = choices(SchedulerName)
 
 
 def _warmup(step: int, warmup_steps: int) -> float:

@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 from lightning_app.entry import hydra_main, run_task
 
 log = logging.getLogger("lightning_app.evaluate")
-SPLITS = ("train", "val", "test")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -39,6 +38,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 def _check_split(split: str) -> None:
+    from lightning_app.data.splits import SPLITS
     from lightning_app.errors import ConfigError
 
     if split not in SPLITS:
@@ -82,9 +82,9 @@ def _test(model: Any, datamodule: Any, split: str) -> dict[str, float]:
 
 def _write_metrics(run_dir: Path, ckpt: Path, results: dict[str, float]) -> None:
     """``metrics.json`` of this evaluation (with the checkpoint it read), and a printout."""
-    from lightning_app.runs import METRICS_FILE, write_json
+    from lightning_app.runs import RunDir, write_json
 
-    out = run_dir / METRICS_FILE
+    out = RunDir(run_dir).metrics
     write_json(out, {"checkpoint": str(ckpt), **results})
     for key, value in sorted(results.items()):
         print(f"{key}: {value:.6f}")

@@ -73,6 +73,7 @@ def export_run(
         The ``deploy/...`` metrics also merged into ``metrics.json``.
     """
     from lightning_app import build
+    from lightning_app.compression.finetune import finetune_optimizer_config
     from lightning_app.compression.variants import float_variants
     from lightning_app.export import stage
     from lightning_app.export.report import write_report
@@ -82,7 +83,13 @@ def export_run(
     datamodule = _datamodule(loaded, datamodule)
     test = stage.verification_split(datamodule)
     prune_now = compression.prune.enabled and post_training  # fine-tunes with the run's optimizer
-    optimizer = build.build_optimizer(loaded.hparams["optimizer"]) if prune_now else None
+    optimizer = (
+        build.build_optimizer(
+            finetune_optimizer_config(loaded.hparams["optimizer"], compression.prune)
+        )
+        if prune_now
+        else None
+    )
     variants = float_variants(loaded.model, compression, datamodule, post_training, seed, optimizer)
     metrics: dict[str, float] = {}
     if deployment.name == "onnx":

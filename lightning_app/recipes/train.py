@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from lightning_app.distributed.environment import rank_argv
 from lightning_app.entry import hydra_main, resume_argv, run_task
+from lightning_app.runs import RunDir
 
 log = logging.getLogger("lightning_app.train")
 
@@ -126,7 +127,7 @@ def _resume_checkpoint(cfg: DictConfig) -> str | None:
     """``RUN_DIR/checkpoints/last.ckpt`` of the run being resumed, if it got that far."""
     if not cfg.resume:
         return None
-    last = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+    last = RunDir(cfg.resume).last_ckpt
     if last.is_file():
         log.info("resuming from %s", last)
         return str(last)

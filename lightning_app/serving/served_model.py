@@ -27,8 +27,9 @@ from lightning_app.export.artifact import (
     artifact_path,
 )
 from lightning_app.export.sessions import import_onnxruntime
+from lightning_app.runs import ARTIFACT_SUFFIX, RunDir
 
-ONNX_SUFFIX = ".onnx"
+ONNX_SUFFIX = ARTIFACT_SUFFIX
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
 
 
@@ -59,11 +60,9 @@ def resolve_artifact(run_dir: str | None, artifact: str | None, variant: str = "
     path = artifact_path(root, variant)
     if path.is_file():
         return path
-    found = sorted(p.name for p in root.glob("model*.onnx"))
+    found = RunDir(root).artifacts()
     if found:
-        variants = [
-            "fp32" if n == "model.onnx" else n[len("model.") : -len(ONNX_SUFFIX)] for n in found
-        ]
+        variants = [RunDir.variant_of(p.name) for p in found]
         hint = f"available: variant={' or '.join(variants)}"
     else:
         hint = "it holds no exported model; run `lapp train deployment=onnx` first"
@@ -169,7 +168,7 @@ class OnnxModel:
     def _run_dir_metrics(self) -> dict[str, Any]:
         """Test metrics from ``metrics.json`` beside the artifact, when the metadata lacks them."""
         try:
-            data = json.loads((self.path.parent / "metrics.json").read_text())
+            data = json.loads(RunDir(self.path.parent).metrics.read_text())
         except (OSError, json.JSONDecodeError):
             return {}
         return (

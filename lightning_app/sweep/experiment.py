@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lightning_app.runs import atomic_write
+from lightning_app.runs import RunDir, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ def write_experiments(trials: list[Any], ctx: Any) -> dict[int, str]:
         name = f"{stem}_best" if len(ctx.objectives) == 1 else f"{stem}_pareto_{t.number}"
         run_dir = Path(t.user_attrs.get("run_dir", ""))
         try:
-            config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-            choices = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())["hydra"][
-                "runtime"
-            ]["choices"]
+            config = yaml.safe_load(RunDir(run_dir).config.read_text())
+            choices = yaml.safe_load(RunDir(run_dir).hydra.read_text())["hydra"]["runtime"][
+                "choices"
+            ]
         except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
             log.warning(
                 "trial %s: no experiment file (%s); rerun it with its overrides instead",

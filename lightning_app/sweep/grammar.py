@@ -17,6 +17,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from lightning_app.config.compat import override_value_text
+
 _INT_INTERVAL = re.compile(
     r"^\s*(?:tag\(.*?,\s*)?interval\(\s*([-+]?\d+)\s*,\s*([-+]?\d+)\s*\)\s*\)?\s*$"
 )
@@ -65,9 +67,8 @@ def yaml_value(value: Any) -> str:
 
 
 def override_text(value: Any) -> str:
-    from hydra.core.override_parser.types import Override
-
-    return Override._get_value_element_as_str(value)
+    """A Python value as Hydra override text."""
+    return override_value_text(value)
 
 
 def first_line(err: Exception) -> str:

@@ -16,23 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from lightning_app.errors import ConfigError
+from lightning_app.metrics import OPTUNA_DIRECTIONS
+from lightning_app.metrics import direction as metric_direction
 
 RETURN = "return"
-_MAXIMIZED = ("acc", "accuracy", "f1", "r2", "auc", "auroc", "precision", "recall", "iou", "map")
-_MINIMIZED = (
-    "loss",
-    "mse",
-    "mae",
-    "rmse",
-    "error",
-    "err",
-    "seconds",
-    "ms",
-    "bytes",
-    "params",
-    "size",
-    "latency",
-)
 
 
 @dataclass(frozen=True)
@@ -74,13 +61,7 @@ class Outcome:
 
 def guess_direction(metric: str) -> str | None:
     """``maximize``/``minimize`` from a metric's name (``val/acc`` -> maximize), else None."""
-    last = metric.rsplit("/", 1)[-1].lower()
-    words = last.replace("-", "_").split("_")
-    if any(w in _MAXIMIZED for w in words):
-        return "maximize"
-    if any(w in _MINIMIZED for w in words):
-        return "minimize"
-    return None
+    return OPTUNA_DIRECTIONS.get(metric_direction(metric) or "")
 
 
 def resolve_objectives(entries: Sequence[Mapping[str, Any]], task_cfg: Any) -> list[Objective]:
@@ -95,7 +76,7 @@ def resolve_objectives(entries: Sequence[Mapping[str, Any]], task_cfg: Any) -> l
             if metric == RETURN and monitor is not None:
                 mode = str(monitor.get("mode", "auto"))
                 direction = (
-                    {"max": "maximize", "min": "minimize"}.get(mode)
+                    OPTUNA_DIRECTIONS.get(mode)
                     or guess_direction(str(monitor.get("metric", "auto")))
                     or ""
                 )

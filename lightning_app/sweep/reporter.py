@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from lightning_app.errors import ConfigError, SweepError
+from lightning_app.sweep.compat import stored_trial
 
 
 def should_stop(value: float, step: int, trial: Any) -> bool:
@@ -68,7 +69,7 @@ class TrialReporter(pl.Callback):
         storage = open_storage(resolve_job_url(self.storage))
         try:
             study = optuna.load_study(study_name=self.study_name, storage=storage)
-            frozen = study._storage.get_trial(self.trial_id)
+            frozen = stored_trial(study, self.trial_id)
         except KeyError as err:
             raise SweepError(
                 f"sweep_trial: no study {self.study_name!r} / trial id {self.trial_id} in {self.storage}"

@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_app.runs import METRICS_FILE, atomic_write
 from lightning_app.sweep import leases
+from lightning_app.sweep.compat import study_storage, trial_id
 from lightning_app.sweep.experiment import write_experiments
 from lightning_app.sweep.objectives import (
     RETURN,
@@ -55,7 +56,7 @@ def record(study: Any, trial: Any, outcome: Outcome, ctx: Context) -> Outcome:
 
     A complete trial missing a constraint's metric fails: the constraint cannot be judged.
     """
-    storage, tid = study._storage, trial._trial_id
+    storage, tid = study_storage(study), trial_id(trial)
     if ctx.constraints:
         missing = [c.metric for c in ctx.constraints if c.metric not in outcome.metrics]
         if outcome.state == "COMPLETE" and missing:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lightning_app.sweep.compat import set_system_attr, trial_id
 from lightning_app.sweep.factories import PRUNER_ATTR
 from lightning_app.sweep.grammar import override_text
 from lightning_app.sweep.storage import job_url
@@ -31,13 +32,13 @@ def job_overrides(
     """
     overrides = plan.space.sample(trial)
     study = trial.study
-    study._storage.set_trial_system_attr(trial._trial_id, PRUNER_ATTR, plan.pruner)
+    set_system_attr(study, trial_id(trial), PRUNER_ATTR, plan.pruner)
     extra = [f"hydra.sweep.subdir=trial_{trial.number}"]
     if "sweep_trial" in config:
         link = {
             "storage": job_url(url),
             "study_name": study.study_name,
-            "trial_id": trial._trial_id,
+            "trial_id": trial_id(trial),
             "number": trial.number,
             "metric": metric,
         }

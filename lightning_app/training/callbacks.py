@@ -10,7 +10,8 @@ from weakref import proxy
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+
+from lightning_app.training.compat import CheckpointSeam
 
 
 class ReseedEachEpoch(pl.Callback):
@@ -30,7 +31,7 @@ class ReseedEachEpoch(pl.Callback):
         torch.manual_seed(value)
 
 
-class RunCheckpoint(ModelCheckpoint):
+class RunCheckpoint(CheckpointSeam):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` written every checkpoint epoch.
 
     - Lightning 2.6 writes ``last.ckpt`` only at steps that also saved a top-k checkpoint, so
@@ -56,36 +57,36 @@ class RunCheckpoint(ModelCheckpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         due = self._last_due(trainer)
         super().on_validation_end(trainer, pl_module)
-        if due and not self._should_save_on_train_epoch_end(trainer):
+        if due and not self.saves_on_train_epoch_end(trainer):
             self._save_last_if_missing(trainer)
 
     def _last_due(self, trainer: pl.Trainer) -> bool:
         return (
             bool(self.save_last)
-            and not self._should_skip_saving_checkpoint(trainer)
-            and self._every_n_epochs >= 1
-            and (trainer.current_epoch + 1) % self._every_n_epochs == 0
+            and not self.skips_saving(trainer)
+            and self.epoch_interval >= 1
+            and (trainer.current_epoch + 1) % self.epoch_interval == 0
         )
 
     def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
         if self._last_written_step != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self.write_last(trainer, self.monitor_candidates(trainer))
 
-    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+    def write_last(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
         self._last_written_step = trainer.global_step
         path = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
-        source = self._last_checkpoint_saved
+        source = self.last_saved_path
         same_state = (
             self.save_last is True
             and bool(source)
             and source != path
-            and self._last_global_step_saved == trainer.global_step
+            and self.last_saved_step == trainer.global_step
             and self.last_model_path == path
         )
         if not (same_state and self._link(trainer, source, path)):
-            super()._save_last_checkpoint(trainer, monitor_candidates)
+            super().write_last(trainer, monitor_candidates)
             return
-        self._last_checkpoint_saved = path
+        self.last_saved_path = path
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))

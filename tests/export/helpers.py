@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lightning_app.export import artifact as contract
+from lightning_app.metrics import evaluate
 
 REQUIRED_META = (
     contract.META_SPEC,
@@ -53,7 +55,9 @@ def verify_artifacts(run_dir: Path, variants: list[str]) -> dict:
         assert meta[contract.META_VERSION].endswith(f"/{v}")
         assert meta[contract.META_INPUT]["shape"][1:] == list(x.shape[1:])
         if meta[contract.META_SPEC]["task"] == "classification":
-            acc = float(np.mean(logits.argmax(-1) == y))
+            # the training computation (torchmetrics, float32) on a fresh run of the artifact
+            acc = evaluate("classification", logits, y)["acc"]
+            assert acc == pytest.approx(np.mean(logits.argmax(-1) == y), abs=1e-6)
             assert metrics[f"deploy/{v}/test_acc"] == acc
             assert meta[contract.META_METRICS]["test_acc"] == acc
             np.testing.assert_allclose(rest[0].sum(-1), 1.0, rtol=1e-4)

@@ -43,7 +43,7 @@ def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_e
     from lightning_app.training import callbacks as cb_module
 
     seen = []
-    original = cb_module.RunCheckpoint._save_last_checkpoint
+    original = cb_module.RunCheckpoint.write_last
 
     def record(self, trainer, candidates):
         original(self, trainer, candidates)
@@ -60,14 +60,14 @@ def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_e
             )
         )
 
-    cb_module.RunCheckpoint._save_last_checkpoint = record
+    cb_module.RunCheckpoint.write_last = record
     try:
         _run(
             train_in_process,
             ["optimizer.lr=0.003", f"trainer.check_val_every_n_epoch={validate_every}"],
         )
     finally:
-        cb_module.RunCheckpoint._save_last_checkpoint = original
+        cb_module.RunCheckpoint.write_last = original
     assert len(seen) == 4 and all(all(s) for s in seen), seen
 
 

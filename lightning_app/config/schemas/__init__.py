@@ -73,8 +73,10 @@ def _adopt_launcher_schemas(cs: Any) -> None:
     from hydra.core.plugins import Plugins
     from omegaconf import OmegaConf
 
+    from lightning_app.config.compat import stored_group
+
     Plugins.instance()
-    stored = cs.repo.get("hydra", {}).get("launcher", {})
+    stored = stored_group(cs, "hydra", "launcher")
     for name, cls in LAUNCHER_SCHEMAS.items():
         entry = stored.get(f"{name}.yaml")
         if entry is not None and OmegaConf.get_type(entry.node).__name__ == cls:

@@ -43,7 +43,7 @@ class CNNConf:
     pool: Pool = Pool.max
     activation: Activation = Activation.relu
     batch_norm: bool = True
-    dropout: float = 0.0
+    dropout: float = 0.1  # the default of conf/model/cnn.yaml and of models.cnn.CNN
     hidden_size: int = 64
 
 

@@ -26,9 +26,12 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-KINDS = ("log_mel", "mfcc")
-LAYOUTS = ("image", "sequence")
-ALIGNS = ("center", "start")
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import AudioAlign, AudioFeatureKind, AudioLayout
+
+KINDS = choices(AudioFeatureKind)
+LAYOUTS = choices(AudioLayout)
+ALIGNS = choices(AudioAlign)
 CHUNK = 16  # clips transformed at a time: the framed signal stays in cache (faster than larger)
 
 

@@ -29,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import OnError
 from lightning_app.data.audio.clips import AudioDecodeError, load_clip
 from lightning_app.data.audio.features import AudioSettings, compute_features
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.splits import SPLIT_NAMES
 from lightning_app.errors import ConfigError, DataError
 
-ON_ERROR = ("skip", "fail")
+ON_ERROR = choices(OnError)
 DEFAULT_EXTENSIONS = (".wav", ".flac", ".ogg")
 SPLIT_LISTS = {"validation_list.txt": "val", "testing_list.txt": "test"}
 LISTED_SKIPS = 20  # skipped files named in the report

@@ -11,7 +11,7 @@ The class list is fitted on the training split (a class folder that exists only 
 
 Serving raw images the way training read them::
 
-    state = json.loads((run_dir / "preprocessing.json").read_text())
+    state = json.loads(RunDir(run_dir).preprocessing.read_text())
     x = encode_images([path_or_bytes_or_pil, ...], state["image"])   # float32 (N, C, H, W)
 """
 
@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import OnError
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.splits import SPLIT_NAMES
 from lightning_app.errors import ConfigError, DataError
 
 MODES = {"grayscale": "L", "rgb": "RGB"}
-ON_ERROR = ("skip", "fail")
+ON_ERROR = choices(OnError)
 DEFAULT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 LISTED_SKIPS = 20  # skipped files named in the report
 

@@ -7,14 +7,16 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import InputKindChoice, TaskChoice
 from lightning_app.data.columns import infer_task, label_values
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.sources.table import check_file
 from lightning_app.data.splits import parse_split_column
 from lightning_app.errors import ConfigError, DataError
 
-KINDS = ("auto", "tabular", "image", "tokens", "sequence")
-TASKS = ("auto", "classification", "regression")
+KINDS = choices(InputKindChoice)
+TASKS = choices(TaskChoice)
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:

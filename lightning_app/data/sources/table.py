@@ -16,14 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lightning_app.config.choices import choices
+from lightning_app.config.schemas.data import TableFormat, TaskChoice
 from lightning_app.data.columns import infer_task, label_values, looks_numeric, to_numeric
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.sources.limits import ReadLimits, scan_csv
 from lightning_app.data.splits import parse_split_column
 from lightning_app.errors import ConfigError, DataError
 
-FORMATS = ("auto", "csv", "parquet")
-TASKS = ("auto", "classification", "regression")
+FORMATS = choices(TableFormat)
+TASKS = choices(TaskChoice)
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 

@@ -1,0 +1,154 @@
+"""Rules of the ``trainer``, ``optimizer`` and ``scheduler`` groups, steps per execution, and
+the process layout (devices, nodes, strategy, ranks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from lightning_app.config.rules import check as _check
+
+PER_STEP_KEYS = (
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "max_steps",
+    "limit_train_batches",
+    "overfit_batches",
+    "fast_dev_run",
+    "val_check_interval",
+)
+SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def optimizer_problems(optimizer: DictConfig) -> list[str]:
+    """Rules of the ``optimizer`` group."""
+    p: list[str] = []
+    _check(p, optimizer.lr > 0, f"optimizer.lr={optimizer.lr}: must be > 0")
+    return p
+
+
+def training_problems(cfg: DictConfig) -> list[str]:
+    """Rules of the optimizer, the trainer's epochs and layout, the scheduler, threads and
+    ``steps_per_execution`` (the training config's root)."""
+    p: list[str] = []
+    t = cfg.trainer
+    _check(
+        p,
+        t.max_epochs >= 1 or (t.max_epochs == -1 and (t.get("max_steps") or -1) >= 1),
+        f"trainer.max_epochs={t.max_epochs}: must be >= 1, or -1 (no epoch limit) together with "
+        f"trainer.max_steps >= 1 (trainer.max_steps={t.get('max_steps')})",
+    )
+    p += trainer_problems(t, prune=cfg.compression.prune.enabled)
+    p += scheduler_problems(cfg.scheduler)
+    _check(
+        p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null"
+    )
+    spe = cfg.steps_per_execution
+    _check(
+        p,
+        spe == "auto" or (isinstance(spe, int) and not isinstance(spe, bool) and spe >= 1),
+        f"steps_per_execution={spe!r}: must be auto or an integer >= 1",
+    )
+    if isinstance(spe, int) and spe > 1 and (found := per_step_settings(t)):
+        p.append(steps_conflict(spe, found))
+    return p
+
+
+def scheduler_problems(s: DictConfig) -> list[str]:
+    """Rules of the ``scheduler`` group."""
+    p: list[str] = []
+    _check(p, s.warmup_epochs >= 0, f"scheduler.warmup_epochs={s.warmup_epochs}: must be >= 0")
+    _check(
+        p,
+        not (s.name == "plateau" and s.warmup_epochs > 0),
+        "scheduler.warmup_epochs: not supported with scheduler=plateau; use cosine, step or onecycle for warmup",
+    )
+    _check(p, 0.0 < s.pct_start < 1.0, f"scheduler.pct_start={s.pct_start}: must be in (0, 1)")
+    _check(p, s.step_size >= 1, f"scheduler.step_size={s.step_size}: must be >= 1")
+    return p
+
+
+def per_step_settings(values: Any) -> list[str]:
+    """The Trainer settings in ``values`` (the trainer config, or a Trainer's attributes as a
+    dict) that act on single
+    optimizer steps, as ``trainer.KEY`` names: they rule out ``steps_per_execution > 1``."""
+
+    def whole_epoch(value) -> bool:  # Lightning: float 1.0 = the whole epoch, int N = N batches
+        return value is None or (isinstance(value, float) and value == 1.0)
+
+    get = values.get
+    used = {
+        "accumulate_grad_batches": get("accumulate_grad_batches", 1) != 1,
+        "gradient_clip_val": bool(get("gradient_clip_val")),
+        "max_steps": get("max_steps", -1) != -1,
+        "limit_train_batches": not whole_epoch(get("limit_train_batches")),
+        "overfit_batches": bool(get("overfit_batches")),
+        "fast_dev_run": bool(get("fast_dev_run")),
+        "val_check_interval": not whole_epoch(get("val_check_interval")),
+    }
+    return [f"trainer.{key}" for key in PER_STEP_KEYS if used[key]]
+
+
+def steps_conflict(steps: int, features: list[str]) -> str:
+    return (
+        f"steps_per_execution={steps}: cannot group optimizer steps with "
+        f"{', '.join(features)}; set steps_per_execution=1 or auto"
+    )
+
+
+def trainer_problems(t: DictConfig, prune: bool = False) -> list[str]:
+    """Rules of the ``trainer`` group's process layout (devices, nodes, strategy).
+
+    Args:
+        t: the ``trainer`` node.
+        prune: whether ``compression.prune`` runs during training.
+    """
+    p: list[str] = []
+    _check(p, t.num_nodes >= 1, f"trainer.num_nodes={t.num_nodes}: must be >= 1")
+    if isinstance(t.devices, int):
+        ok = t.devices >= 1 or t.devices == -1
+        _check(p, ok, f"trainer.devices={t.devices}: must be >= 1, -1 (all), a list of ids or auto")
+    strategy = t.strategy if isinstance(t.strategy, str) else str(t.strategy.get("_target_", ""))
+    _check(
+        p,
+        not strategy.startswith(SPAWNING_STRATEGIES),
+        f"trainer.strategy={strategy}: its processes cannot hand the trained model back to the "
+        "run's test, export and report steps; use trainer=ddp_cpu (CPU) or trainer=ddp (GPUs), "
+        "which run the same ranks as subprocesses",
+    )
+    _check(
+        p,
+        not (prune and "fsdp" in strategy.lower()),
+        "compression.prune during training needs whole weights, which trainer.strategy=fsdp shards: "
+        "use trainer=ddp, or prune the trained run with `lapp export run_dir=... compression=prune`",
+    )
+    return p
+
+
+def world_problems(cfg: DictConfig, world_size: int, train_rows: int) -> list[str]:
+    """Rules that need the number of ranks, known once the trainer exists.
+
+    Args:
+        cfg: the training config.
+        world_size: processes training together (devices x nodes).
+        train_rows: rows of the training split (after oversampling).
+    """
+    p: list[str] = []
+    per_rank, batch = train_rows // world_size, cfg.data.loader.batch_size
+    _check(
+        p,
+        per_rank >= batch,
+        f"data.loader.batch_size={batch} is per process: {world_size} processes get {per_rank} "
+        f"training rows each, less than one full batch; lower it to at most {max(per_rank, 1)} "
+        "or use fewer processes",
+    )
+    d = cfg.compression.distill
+    _check(
+        p,
+        not (d.enabled and d.baseline),
+        "compression.distill.baseline=true trains a second student after the test, on rank 0 "
+        f"alone: not possible with {world_size} processes; set compression.distill.baseline=false "
+        "or train on one process",
+    )
+    return p

@@ -1,0 +1,116 @@
+"""The one seam to Lightning's private internals.
+
+Every use of a private Lightning member lives here, under a public name, so that an upgrade
+that removes or changes one breaks this module (and ``tests/training/test_compat.py``) rather
+than the code paths that rely on it. The pins in ``pyproject.toml`` name the series tested.
+
+- LightningOptimizer's step hooks (``_on_before_step`` / ``_on_after_step``): grouped steps
+  call ``optimizer.step()`` of the wrapped optimizer directly and run the hooks around it.
+- ``ModelCheckpoint``'s private members: :class:`CheckpointSeam` gives them public names.
+- The subprocess launcher of DDP/FSDP strategies: ``_SubprocessScriptLauncher``, its
+  children-spawning check, ``strategy._launcher`` and Fabric's thread-count helper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+__all__ = [
+    "CheckpointSeam",
+    "ScriptLauncherSeam",
+    "is_subprocess_script_launcher",
+    "raw_optimizer_step",
+    "set_num_threads_if_needed",
+    "set_strategy_launcher",
+    "strategy_launcher",
+]
+
+
+def raw_optimizer_step(optimizer: Any) -> None:
+    """One step of a ``LightningOptimizer``'s wrapped optimizer, outside Lightning's closure.
+
+    The step hooks keep the step counted in ``global_step`` (and the profiler's step
+    bookkeeping) exactly as ``optimizer.step()`` would, without the backward and
+    optimizer-step callbacks that Lightning runs around a full step.
+    """
+    optimizer._on_before_step()
+    optimizer.optimizer.step()
+    optimizer._on_after_step()
+
+
+class CheckpointSeam(ModelCheckpoint):
+    """``ModelCheckpoint`` with the private members a subclass needs under public names.
+
+    Subclasses override :meth:`write_last` (Lightning's ``_save_last_checkpoint``) and call
+    ``super().write_last`` for Lightning's own save.
+    """
+
+    def _save_last_checkpoint(self, trainer: Any, monitor_candidates: dict) -> None:
+        self.write_last(trainer, monitor_candidates)
+
+    def write_last(self, trainer: Any, monitor_candidates: dict) -> None:
+        """Write ``last.ckpt`` (Lightning's ``_save_last_checkpoint``)."""
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+
+    @property
+    def epoch_interval(self) -> int:
+        """``every_n_epochs`` as given (Lightning's ``_every_n_epochs``)."""
+        return self._every_n_epochs
+
+    @property
+    def last_saved_path(self) -> str:
+        """The path of the most recent save, top-k or last (``_last_checkpoint_saved``)."""
+        return self._last_checkpoint_saved
+
+    @last_saved_path.setter
+    def last_saved_path(self, path: str) -> None:
+        self._last_checkpoint_saved = path
+
+    @property
+    def last_saved_step(self) -> int:
+        """The global step of the last save of any kind (``_last_global_step_saved``)."""
+        return self._last_global_step_saved
+
+    def saves_on_train_epoch_end(self, trainer: Any) -> bool:
+        """Whether checkpoints are saved at train-epoch end rather than validation end."""
+        return self._should_save_on_train_epoch_end(trainer)
+
+    def skips_saving(self, trainer: Any) -> bool:
+        """Whether no checkpoint may be written now (sanity check, fast_dev_run, ...)."""
+        return self._should_skip_saving_checkpoint(trainer)
+
+    def monitor_candidates(self, trainer: Any) -> dict:
+        """The logged metrics a checkpoint name may use (``_monitor_candidates``)."""
+        return self._monitor_candidates(trainer)
+
+
+def set_num_threads_if_needed(num_processes: int) -> None:
+    """Fabric's thread count for ``num_processes`` local ranks (as its launcher sets it)."""
+    _set_num_threads_if_needed(num_processes=num_processes)
+
+
+class ScriptLauncherSeam(_SubprocessScriptLauncher):
+    """Lightning's subprocess launcher with its private spawn check under a public name."""
+
+    def check_can_spawn_children(self) -> None:
+        """Raise when this process must not start child ranks (``_check_can_spawn_children``)."""
+        self._check_can_spawn_children()
+
+
+def strategy_launcher(strategy: Any) -> Any:
+    """The strategy's launcher, or None."""
+    return getattr(strategy, "launcher", None)
+
+
+def set_strategy_launcher(strategy: Any, launcher: Any) -> None:
+    """Replace the strategy's launcher (``strategy._launcher``; ``launcher`` has no setter)."""
+    strategy._launcher = launcher
+
+
+def is_subprocess_script_launcher(launcher: Any) -> bool:
+    """Whether ``launcher`` is exactly Lightning's subprocess-script launcher (not a subclass)."""
+    return type(launcher) is _SubprocessScriptLauncher

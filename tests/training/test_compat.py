@@ -1,0 +1,140 @@
+"""The Lightning internals behind ``lightning_app.training.compat`` still exist and behave."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.core.optimizer import LightningOptimizer
+from pytorch_lightning.demos.boring_classes import BoringModel
+from pytorch_lightning.plugins.environments import LightningEnvironment
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+from lightning_app.training import compat
+
+
+def _params(fn) -> list[str]:
+    return list(inspect.signature(fn).parameters)
+
+
+def test_raw_optimizer_step_runs_the_hooks_around_one_step() -> None:
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = LightningOptimizer(torch.optim.SGD([weight], lr=0.5))
+    calls: list[str] = []
+    optimizer._on_before_step = lambda: calls.append("before")
+    optimizer._on_after_step = lambda: calls.append(f"after:{weight.detach().sum().item()}")
+    weight.grad = torch.ones(3)
+    compat.raw_optimizer_step(optimizer)
+    assert calls == ["before", "after:1.5"]  # the step ran between the hooks
+    assert torch.allclose(weight.detach(), torch.full((3,), 0.5))
+
+
+def test_lightning_optimizer_step_uses_the_same_hooks() -> None:
+    src = inspect.getsource(LightningOptimizer.step)
+    assert src.index("self._on_before_step()") < src.index("self._on_after_step()")
+
+
+def test_model_checkpoint_private_members_keep_their_shape(tmp_path) -> None:
+    cb = compat.CheckpointSeam(dirpath=tmp_path, every_n_epochs=3, save_last=True)
+    assert cb.epoch_interval == 3
+    assert cb.last_saved_path == "" and cb.last_saved_step == 0
+    cb.last_saved_path = "x.ckpt"
+    assert cb._last_checkpoint_saved == "x.ckpt"
+    assert _params(ModelCheckpoint._save_last_checkpoint) == [
+        "self",
+        "trainer",
+        "monitor_candidates",
+    ]
+    for name in ("_should_save_on_train_epoch_end", "_should_skip_saving_checkpoint"):
+        assert _params(getattr(ModelCheckpoint, name)) == ["self", "trainer"]
+    assert _params(ModelCheckpoint._monitor_candidates) == ["self", "trainer"]
+
+
+class _Recording(compat.CheckpointSeam):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.writes: list[tuple[int, bool, bool, str]] = []
+
+    def write_last(self, trainer, monitor_candidates) -> None:
+        self.writes.append(
+            (
+                trainer.global_step,
+                self.saves_on_train_epoch_end(trainer),
+                self.skips_saving(trainer),
+                self.last_saved_path,
+            )
+        )
+        assert "epoch" in self.monitor_candidates(trainer)
+        super().write_last(trainer, monitor_candidates)
+
+
+def test_lightning_routes_last_checkpoint_through_the_seam(tmp_path) -> None:
+    cb = _Recording(
+        dirpath=tmp_path, save_last=True, every_n_epochs=1, save_on_train_epoch_end=True
+    )
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[cb],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(BoringModel())
+    assert [w[0] for w in cb.writes] == [2, 4]
+    assert all(w[1] is True for w in cb.writes)  # as configured
+    # Every save records its path: the top-k save of the same step comes just before last.ckpt
+    assert cb.writes[1][3] == str(tmp_path / "epoch=1-step=4.ckpt")
+    assert cb.last_saved_path == str(tmp_path / "last.ckpt")
+    assert cb.last_saved_step == 4
+    assert (tmp_path / "last.ckpt").is_file()
+    assert cb.skips_saving(trainer)  # step 4 is already saved
+    assert not compat.CheckpointSeam(dirpath=tmp_path).skips_saving(trainer)
+
+
+def test_subprocess_launcher_is_found_and_replaced() -> None:
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    launcher = compat.strategy_launcher(trainer.strategy)
+    assert compat.is_subprocess_script_launcher(launcher)
+    assert _params(_SubprocessScriptLauncher.__init__) == [
+        "self",
+        "cluster_environment",
+        "num_processes",
+        "num_nodes",
+    ]
+
+    class Mine(compat.ScriptLauncherSeam):
+        pass
+
+    mine = Mine(launcher.cluster_environment, 2, 1)
+    assert not compat.is_subprocess_script_launcher(mine)  # a subclass is not replaced again
+    compat.set_strategy_launcher(trainer.strategy, mine)
+    assert trainer.strategy.launcher is mine
+
+
+def test_spawn_check_refuses_a_second_launch(monkeypatch) -> None:
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    launcher = compat.ScriptLauncherSeam(LightningEnvironment(), 2, 1)
+    launcher.check_can_spawn_children()  # rank 0, nothing started: allowed
+    launcher.procs.append(object())
+    with pytest.raises(RuntimeError, match="once"):
+        launcher.check_can_spawn_children()
+
+
+def test_thread_count_follows_the_process_count_unless_set(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        compat.set_num_threads_if_needed(num_processes=10**6)
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        torch.set_num_threads(2)
+        compat.set_num_threads_if_needed(num_processes=10**6)  # OMP_NUM_THREADS now set
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
