@@ -7,6 +7,8 @@ than the code paths that rely on it. The pins in ``pyproject.toml`` name the ser
 - LightningOptimizer's step hooks (``_on_before_step`` / ``_on_after_step``): grouped steps
   call ``optimizer.step()`` of the wrapped optimizer directly and run the hooks around it.
 - ``ModelCheckpoint``'s private members: :class:`CheckpointSeam` gives them public names.
+- The CSV logger's writer: :class:`CsvLoggerSeam` / :class:`CsvWriterSeam` let a subclass make
+  its own writer and replace the writer's directory check (which deletes ``metrics.csv``).
 - The subprocess launcher of DDP/FSDP strategies: ``_SubprocessScriptLauncher``, its
   children-spawning check, ``strategy._launcher`` and Fabric's thread-count helper.
 """
@@ -17,10 +19,15 @@ from typing import Any
 
 from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 __all__ = [
     "CheckpointSeam",
+    "CsvLoggerSeam",
+    "CsvWriterSeam",
     "ScriptLauncherSeam",
     "is_subprocess_script_launcher",
     "raw_optimizer_step",
@@ -86,6 +93,41 @@ class CheckpointSeam(ModelCheckpoint):
     def monitor_candidates(self, trainer: Any) -> dict:
         """The logged metrics a checkpoint name may use (``_monitor_candidates``)."""
         return self._monitor_candidates(trainer)
+
+
+class CsvWriterSeam(ExperimentWriter):
+    """Lightning's CSV ``ExperimentWriter``; subclasses override :meth:`prepare_dir`.
+
+    Lightning's writer calls its private ``_check_log_dir_exists`` on creation, which deletes a
+    ``metrics.csv`` already in the directory.
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        self.prepare_dir()
+
+    def prepare_dir(self) -> None:
+        """Ready ``log_dir`` for writing (Lightning's: warn about and delete ``metrics.csv``)."""
+        super()._check_log_dir_exists()
+
+    def make_dirs(self, path: str) -> None:
+        """Create ``path`` and its parents on the writer's filesystem (``_fs``)."""
+        self._fs.makedirs(path, exist_ok=True)
+
+
+class CsvLoggerSeam(CSVLogger):
+    """Lightning's ``CSVLogger`` whose writer comes from :meth:`make_writer`."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = self.make_writer(self.log_dir)
+        return self._experiment
+
+    def make_writer(self, log_dir: str) -> Any:
+        """The writer of ``metrics.csv`` (Lightning's own ``ExperimentWriter``)."""
+        return ExperimentWriter(log_dir=log_dir)
 
 
 def set_num_threads_if_needed(num_processes: int) -> None:

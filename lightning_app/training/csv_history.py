@@ -15,9 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.loggers import CSVLogger
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
-from pytorch_lightning.loggers.logger import rank_zero_experiment
+from lightning_app.training.compat import CsvLoggerSeam, CsvWriterSeam
 
 
 def _int_or_blank(value: Any) -> str:
@@ -43,11 +41,11 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     return [r for r in old if row_key(r) not in again] + list(new)
 
 
-class HistoryWriter(ExperimentWriter):
+class HistoryWriter(CsvWriterSeam):
     """Lightning's CSV writer, but an existing ``metrics.csv`` is kept and merged into."""
 
-    def _check_log_dir_exists(self) -> None:  # Lightning's deletes the earlier metrics.csv
-        self._fs.makedirs(self.log_dir, exist_ok=True)
+    def prepare_dir(self) -> None:  # Lightning's deletes the earlier metrics.csv
+        self.make_dirs(self.log_dir)
 
     def save(self) -> None:
         if not self.metrics:
@@ -73,14 +71,8 @@ class HistoryWriter(ExperimentWriter):
         self.metrics = []
 
 
-class HistoryCSVLogger(CSVLogger):
+class HistoryCSVLogger(CsvLoggerSeam):
     """``pytorch_lightning.loggers.CSVLogger`` whose ``metrics.csv`` survives a resume."""
 
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> HistoryWriter:
-        if self._experiment is not None:
-            return self._experiment
-        self._fs.makedirs(self.root_dir, exist_ok=True)
-        self._experiment = HistoryWriter(log_dir=self.log_dir)
-        return self._experiment
+    def make_writer(self, log_dir: str) -> HistoryWriter:
+        return HistoryWriter(log_dir=log_dir)

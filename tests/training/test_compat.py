@@ -138,3 +138,29 @@ def test_thread_count_follows_the_process_count_unless_set(monkeypatch) -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_csv_logger_writer_is_made_and_prepared_through_the_seam(tmp_path) -> None:
+    from lightning_app.training.compat import CsvLoggerSeam, CsvWriterSeam
+
+    calls = []
+
+    class Writer(CsvWriterSeam):
+        def prepare_dir(self) -> None:
+            calls.append("prepare")
+            self.make_dirs(self.log_dir)
+
+    class Logger(CsvLoggerSeam):
+        def make_writer(self, log_dir: str) -> Writer:
+            calls.append("make")
+            return Writer(log_dir=log_dir)
+
+    logger = Logger(save_dir=str(tmp_path), name="logs", version="")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "metrics.csv").write_text("epoch,step,val/acc\n0,9,0.5\n")
+    writer = logger.experiment
+    assert isinstance(writer, Writer) and logger.experiment is writer
+    assert calls == ["make", "prepare"]
+    # Lightning's own check, reached through the seam, removes the earlier file
+    CsvWriterSeam(log_dir=str(tmp_path / "logs"))
+    assert not (tmp_path / "logs" / "metrics.csv").exists()
