@@ -19,7 +19,6 @@ import numpy as np
 from lightning_app.config.choices import choices
 from lightning_app.config.schemas.deployment import QuantMode
 from lightning_app.errors import CompressionError
-from lightning_app.export.artifact import INPUT_NAME
 
 log = logging.getLogger(__name__)
 MODES = choices(QuantMode, without=("none",))
@@ -60,10 +59,11 @@ class BatchReader:
                 f"calibration data ({source}) is empty: static quantization needs at least one row"
             )
         self._it: Iterator[np.ndarray] = iter(self.batches)
+        self.input_name = ""  # the model's input, set by `quantize` from the artifact itself
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._it, None)
-        return None if batch is None else {INPUT_NAME: batch}
+        return None if batch is None else {self.input_name: batch}
 
     def rewind(self) -> None:
         self._it = iter(self.batches)
@@ -140,6 +140,7 @@ def quantize(
         "percentile": CalibrationMethod.Percentile,
     }
     formats = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+    reader.input_name = _input_name(src)
     with tempfile.TemporaryDirectory(prefix="lapp-quant-") as tmp, _quiet_root_logger():
         model = _preprocessed(src, Path(tmp) / "pre.onnx")
         quantize_static(
@@ -155,6 +156,18 @@ def quantize(
         )
     drop_zero_bias_zero_points(dst)
     return dst
+
+
+def _input_name(path: Path) -> str:
+    """The name of the artifact's (single) graph input, which calibration batches feed."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {t.name for t in graph.initializer}
+    inputs = [i.name for i in graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise CompressionError(f"{path}: static quantization needs one model input, found {inputs}")
+    return inputs[0]
 
 
 def drop_zero_bias_zero_points(path: str | Path) -> int:
