@@ -37,6 +37,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from lightning_app.sweep import compat
+
 log = logging.getLogger(__name__)
 
 OWNER = "lapp:owner"
@@ -154,7 +156,7 @@ def _beats(storage: Any) -> bool:
 
 def claim(study: Any, trial_id: int, me: dict[str, Any]) -> None:
     """Mark a freshly asked trial as run by this process, with a first heartbeat."""
-    storage = study._storage
+    storage = compat.study_storage(study)
     storage.set_trial_system_attr(trial_id, OWNER, me)
     if _beats(storage):  # from now on a dead owner on another host is found by its heartbeat
         storage.record_heartbeat(trial_id)
@@ -165,15 +167,15 @@ def _requeue(study: Any, trial: Any, reason: str) -> bool:
     import optuna
     from optuna.trial import TrialState
 
-    storage = study._storage
+    storage = compat.study_storage(study)
     try:
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-        storage.set_trial_system_attr(trial._trial_id, INTERRUPTED, True)
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+        storage.set_trial_user_attr(compat.trial_id(trial), "fail_reason", reason)
+        storage.set_trial_system_attr(compat.trial_id(trial), INTERRUPTED, True)
+        if not storage.set_trial_state_values(compat.trial_id(trial), state=TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False  # finished meanwhile, or another process recovered it first
-    _retry_callback()(study, storage.get_trial(trial._trial_id))
+    _retry_callback()(study, storage.get_trial(compat.trial_id(trial)))
     return True
 
 
@@ -201,7 +203,7 @@ def recover(study: Any, stale_after: float, me: dict[str, Any]) -> list[int]:
         )
         if _requeue(study, t, reason):
             failed.append(t.number)
-    storage = study._storage
+    storage = compat.study_storage(study)
     if _beats(storage):
         with _experimental_ok():
             fail_stale_trials(study)
@@ -218,7 +220,7 @@ def release(
 
     released = []
     for trial in trials:
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = compat.stored_trial(study, compat.trial_id(trial))
         reason = f"interrupted: {why}; its parameters were enqueued again"
         if frozen.state == TrialState.RUNNING and _requeue(study, frozen, reason):
             released.append(frozen.number)
