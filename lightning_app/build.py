@@ -72,20 +72,20 @@ def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
 
 
 def build_datamodule(
-    data_cfg: Any,
+    data_cfg: DictConfig,
     preprocessing_cfg: Any,
     augmentation_cfg: Any | None = None,
     fitted: dict | None = None,
 ):
     """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
 
-    Accepts config nodes or the plain dicts stored in a checkpoint. ``fitted`` (a run's
-    ``preprocessing.json``) makes the data module reuse that run's fitted preprocessing.
+    ``data_cfg`` is a config node (:func:`run_datamodule` builds one from a checkpoint's plain
+    dicts). ``fitted`` (a run's ``preprocessing.json``) makes the data module reuse that run's
+    fitted preprocessing.
     """
     from lightning_app.data.augmentation import build_augmentation
     from lightning_app.data.datamodule import ArrayDataModule
 
-    data_cfg = OmegaConf.create(plain(data_cfg))
     source = _instantiate(data_cfg.source, "data.source")
     return ArrayDataModule(
         source=source,
@@ -96,6 +96,14 @@ def build_datamodule(
         if augmentation_cfg is not None
         else None,
         fitted=fitted,
+    )
+
+
+def run_datamodule(hparams: dict[str, Any], fitted: dict | None = None):
+    """A trained run's data module, from the plain ``data`` and ``preprocessing`` configs its
+    checkpoint stores (``hparams``)."""
+    return build_datamodule(
+        OmegaConf.create(hparams["data"]), hparams["preprocessing"], fitted=fitted
     )
 
 
