@@ -15,7 +15,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_app import metrics
-from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
 from lightning_app.runs import RunDir
@@ -307,46 +306,3 @@ def build_trainer(
     )
     use_child_rank_launcher(trainer, job)  # DDP/FSDP child ranks rerun this job's resolved config
     return trainer
-
-
-# `auto` groups up to this many batches, and at most AUTO_GROUP_ROWS rows and AUTO_GROUP_BYTES
-# of model input per group: a group is gathered and moved to the device in one go.
-AUTO_STEPS_PER_EXECUTION = 64
-AUTO_GROUP_ROWS = 4096
-AUTO_GROUP_BYTES = 16 * 2**20
-
-
-def per_step_features(trainer) -> list[str]:
-    """Trainer settings that count, clip or synchronize single optimizer steps.
-
-    They need Lightning's own loop around every step, so they rule out grouping batches
-    (``steps_per_execution > 1``).
-    """
-    found = []
-    if trainer.world_size > 1:
-        found.append(f"{trainer.world_size} processes (trainer.devices/num_nodes)")
-    return found + per_step_settings({k: getattr(trainer, k) for k in PER_STEP_KEYS})
-
-
-def resolve_steps_per_execution(
-    value: int | str, batch_size: int, trainer, row_bytes: int = 4
-) -> int:
-    """``steps_per_execution`` as a number.
-
-    ``value`` is the config's ``steps_per_execution``, ``batch_size`` its
-    ``data.loader.batch_size``. ``auto``: 1 when a per-step Trainer feature is on, else as many batches as fit in
-    ``AUTO_GROUP_ROWS`` rows and ``AUTO_GROUP_BYTES`` (``row_bytes`` per row of model input),
-    between 1 and ``AUTO_STEPS_PER_EXECUTION``.
-
-    Raises:
-        ConfigError: an explicit value above 1 together with a per-step Trainer feature.
-    """
-    features = per_step_features(trainer)
-    if value == "auto":
-        if features:
-            return 1
-        rows = min(AUTO_GROUP_ROWS, AUTO_GROUP_BYTES // max(row_bytes, 1))
-        return min(AUTO_STEPS_PER_EXECUTION, max(1, rows // max(int(batch_size), 1)))
-    if value > 1 and features:
-        raise ConfigError(steps_conflict(value, features))
-    return int(value)

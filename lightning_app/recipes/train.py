@@ -108,10 +108,10 @@ def training_configs(cfg: DictConfig) -> dict[str, Any]:
 
 def _group_batches(cfg: DictConfig, trainer: Any, datamodule: Any, spec: Any) -> int:
     """Optimizer steps per Lightning step; the loader groups that many batches per item."""
-    from lightning_app import build
+    from lightning_app.training.steps import resolve_steps_per_execution
 
     row_bytes = 4 * math.prod(spec.input_shape)  # float32 model input per row
-    steps = build.resolve_steps_per_execution(
+    steps = resolve_steps_per_execution(
         cfg.steps_per_execution, cfg.data.loader.batch_size, trainer, row_bytes
     )
     datamodule.steps_per_execution = steps

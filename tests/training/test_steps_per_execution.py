@@ -110,8 +110,8 @@ def _trainer(overrides: list[str], tmp_path):
     ],
 )
 def test_auto_keeps_single_steps_where_the_trainer_works_per_step(tmp_path, setting):
-    from lightning_app.build import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
     from lightning_app.config.validate import validate_train_config
+    from lightning_app.training.steps import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
 
     cfg, trainer = _trainer([], tmp_path)  # batch 32: the largest group
     assert resolve_steps_per_execution(*_group_settings(cfg), trainer) == AUTO_STEPS_PER_EXECUTION
@@ -148,7 +148,7 @@ def test_cli_names_a_bad_steps_per_execution(tmp_path):
 
 @pytest.mark.parametrize("batch_size", [1, 64, 512, 4096, 10000])
 def test_auto_groups_fewer_batches_as_they_grow(tmp_path, batch_size):
-    from lightning_app.build import (
+    from lightning_app.training.steps import (
         AUTO_GROUP_ROWS,
         AUTO_STEPS_PER_EXECUTION,
         resolve_steps_per_execution,
@@ -217,7 +217,7 @@ def test_resume_in_the_other_mode_keeps_counting_steps(tmp_path, first, then):
 
 
 def test_auto_keeps_groups_small_for_large_rows(tmp_path):
-    from lightning_app.build import AUTO_GROUP_BYTES, resolve_steps_per_execution
+    from lightning_app.training.steps import AUTO_GROUP_BYTES, resolve_steps_per_execution
 
     cfg, trainer = _trainer(["data.loader.batch_size=64"], tmp_path)
     image = 3 * 224 * 224 * 4  # a float32 224x224 RGB image
