@@ -31,7 +31,7 @@ class SGDConf:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
-    fused: bool | None = None  # one fused kernel per step (CPU and CUDA); null = torch's choice
+    fused: bool | None = True  # one fused kernel a step (~2x faster, small models); null: torch's
 
 
 @dataclass
@@ -42,7 +42,7 @@ class AdamConf:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     weight_decay: float = 0.0
-    fused: bool | None = None  # one fused kernel per step (CPU and CUDA); null = torch's choice
+    fused: bool | None = True  # one fused kernel a step (~2x faster, small models); null: torch's
 
 
 @dataclass
