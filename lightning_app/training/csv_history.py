@@ -4,7 +4,8 @@ Lightning's CSVLogger deletes ``metrics.csv`` when its directory already holds o
 resumed with ``resume=RUN_DIR`` would keep only the epochs after the checkpoint. This logger
 merges instead: the earlier rows stay, and a row logged again after the resume (the same step,
 epoch and metrics: the interrupted epoch, the test of a run killed during export) replaces the
-earlier one. The file is rewritten atomically, so a kill leaves either version whole.
+earlier one. Such a rewrite is atomic, so a kill leaves either version whole; rows that are new
+are appended, as Lightning's own writer does.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
 
 
 class HistoryWriter(CsvWriterSeam):
-    """Lightning's CSV writer, but an existing ``metrics.csv`` is kept and merged into."""
+    """Lightning's CSV writer, but an existing ``metrics.csv`` is kept and merged into.
+
+    The first save reads what an earlier run left; later saves append, and rewrite the file
+    (atomically) only when a row is logged again or a new column appears.
+    """
 
     def prepare_dir(self) -> None:  # Lightning's deletes the earlier metrics.csv
         self.make_dirs(self.log_dir)
@@ -51,24 +56,37 @@ class HistoryWriter(CsvWriterSeam):
         if not self.metrics:
             return
         path = Path(self.metrics_file_path)
-        old: list[dict[str, Any]] = []
-        if path.is_file():
-            with path.open(newline="") as fh:
-                old = list(csv.DictReader(fh))
-        rows = merge_rows(old, self.metrics)
-        keys = sorted({k for r in rows for k in r})
-        self.metrics_keys = keys
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics-", suffix=".csv")
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        rows: list[dict[str, Any]] | None = getattr(self, "_rows", None)
+        if rows is None:  # first save of this process: the history an earlier run wrote
+            rows = []
+            if path.is_file():
+                with path.open(newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+        seen = {row_key(r) for r in rows}
+        again = any(row_key(r) in seen for r in self.metrics)
+        keys = sorted({k for r in (*rows, *self.metrics) for k in r})
+        appendable = rows and path.is_file() and not again and keys == self.metrics_keys
+        self._rows = merge_rows(rows, self.metrics) if again else rows + self.metrics
+        if appendable:
+            with path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=keys).writerows(self.metrics)
+        else:
+            self.metrics_keys = keys
+            _write_atomically(path, keys, self._rows)
         self.metrics = []
+
+
+def _write_atomically(path: Path, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class HistoryCSVLogger(CsvLoggerSeam):

@@ -31,6 +31,31 @@ def test_rows_logged_again_replace_the_earlier_ones():
     assert merged == [*old[:2], *new]
 
 
+def test_writer_appends_new_rows_and_replaces_rows_logged_again_in_any_later_save(tmp_path):
+    from lightning_app.training.csv_history import HistoryWriter
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    (log_dir / "metrics.csv").write_text(
+        "epoch,step,test/acc,val/loss\n0,9,,0.5\n1,19,,0.4\n1,19,0.9,\n"  # killed in export
+    )
+    writer = HistoryWriter(log_dir=str(log_dir))
+    for step, loss in ((29, 0.3), (39, 0.2)):  # two saves of new rows: appended
+        writer.log_metrics({"epoch": step // 10, "val/loss": loss}, step)
+        writer.save()
+    writer.log_metrics({"epoch": 1, "test/acc": 0.95}, 19)  # the test, logged again
+    writer.save()
+    rows = _rows(tmp_path)
+    assert [(r["step"], r["val/loss"], r["test/acc"]) for r in rows] == [
+        ("9", "0.5", ""),
+        ("19", "0.4", ""),
+        ("29", "0.3", ""),
+        ("39", "0.2", ""),
+        ("19", "", "0.95"),
+    ]
+    assert not list(log_dir.glob(".metrics-*"))  # no temporary file left
+
+
 def test_resume_keeps_every_earlier_row(tmp_path):
     from lightning_app.recipes.train import train
 
