@@ -65,6 +65,7 @@ def test_ctrl_c_hands_the_running_trial_back_and_leaves_the_results(tmp_path):
             proc.communicate()
     assert proc.returncode != 0, output[-3000:]
     assert "[sweep ctrlc] trial 1 interrupted: a rerun asks it again" in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
     assert not (sweep_dir / "trial_2").exists()  # it stopped: no trial asked after Ctrl-C
 
     rows = read_trials(sweep_dir)
