@@ -1,4 +1,5 @@
-"""Slow and too many clients, over real sockets: header deadline and connections per worker."""
+"""Slow and too many clients, and answers too late, over real sockets: header deadline, connections
+per worker, request time limit."""
 
 from __future__ import annotations
 
@@ -100,3 +101,21 @@ def test_connections_beyond_the_limit_get_503(start_server, trained_run):
         lambda r: r.status_code == 200,
     )
     assert resp.status_code == 200, resp.text
+
+
+def test_an_answer_later_than_the_request_time_limit_is_503(start_server, trained_run):
+    # The batcher holds a lone request for max_wait_ms (1 s, the most allowed) waiting for
+    # company; the body arrived at once, so the 0.5 s limit is an answer too late: 503, not 408.
+    server = start_server(
+        [
+            f"run_dir={trained_run}",
+            "serve.batching.enabled=true",
+            "serve.batching.max_batch_size=64",
+            "serve.batching.max_wait_ms=1000",
+            "serve.limits.request_timeout_s=0.5",
+        ]
+    )
+    resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=20)
+    assert resp.status_code == 503, resp.text
+    assert "request_timeout_s=0.5" in resp.text, resp.text
+    assert "Traceback" not in server.output
