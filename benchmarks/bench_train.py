@@ -86,11 +86,11 @@ def main() -> None:
 
     import torch
 
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import build_datamodule, plain_config
     from tests.conftest import compose
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
-    cfg = compose("train", [])
+    cfg = plain_config(compose("train", []))  # as `lapp train` converts it
     dm = build_datamodule(cfg.data, cfg.preprocessing)
     spec = dm.prepare()
     x_tr, y_tr = dm.split_tensors("train")

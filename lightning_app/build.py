@@ -15,7 +15,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_app import metrics
-from lightning_app.config.validate import PER_STEP_KEYS, per_step_settings, steps_conflict
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
 from lightning_app.runs import RunDir
@@ -72,20 +71,20 @@ def _instantiate(node: Any, key: str, **kwargs: Any) -> Any:
 
 
 def build_datamodule(
-    data_cfg: Any,
+    data_cfg: DictConfig,
     preprocessing_cfg: Any,
     augmentation_cfg: Any | None = None,
     fitted: dict | None = None,
 ):
     """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
 
-    Accepts config nodes or the plain dicts stored in a checkpoint. ``fitted`` (a run's
-    ``preprocessing.json``) makes the data module reuse that run's fitted preprocessing.
+    ``data_cfg`` is a config node (:func:`run_datamodule` builds one from a checkpoint's plain
+    dicts). ``fitted`` (a run's ``preprocessing.json``) makes the data module reuse that run's
+    fitted preprocessing.
     """
     from lightning_app.data.augmentation import build_augmentation
     from lightning_app.data.datamodule import ArrayDataModule
 
-    data_cfg = OmegaConf.create(plain(data_cfg))
     source = _instantiate(data_cfg.source, "data.source")
     return ArrayDataModule(
         source=source,
@@ -99,38 +98,59 @@ def build_datamodule(
     )
 
 
+def run_datamodule(hparams: dict[str, Any], fitted: dict | None = None):
+    """A trained run's data module, from the plain ``data`` and ``preprocessing`` configs its
+    checkpoint stores (``hparams``)."""
+    return build_datamodule(
+        OmegaConf.create(hparams["data"]), hparams["preprocessing"], fitted=fitted
+    )
+
+
 def build_network(model_cfg: DictConfig, spec: DataSpec):
     """The plain ``nn.Module`` named by ``model._target_``; shape facts come from ``spec``."""
     return _instantiate(model_cfg, "model", spec=spec)
 
 
-def _scheduler_mode(cfg: DictConfig) -> str:
+def _scheduler_mode(scheduler_cfg: Any, monitor_cfg: Any) -> str:
     """``plateau`` follows the monitored metric's direction unless told otherwise."""
-    mode = plain(cfg.scheduler)["mode"]
-    return plain(cfg.monitor)["mode"] if mode == "auto" else mode
+    mode = plain(scheduler_cfg)["mode"]
+    return plain(monitor_cfg)["mode"] if mode == "auto" else mode
 
 
 def build_lit_module(
-    cfg: DictConfig,
     net,
     transform,
     spec: DataSpec,
+    *,
+    model_cfg: DictConfig,
+    optimizer_cfg: DictConfig,
+    scheduler_cfg: DictConfig,
+    monitor_cfg: DictConfig,
+    data_cfg: DictConfig,
+    preprocessing_cfg: DictConfig,
+    seed: int | None,
+    distill_cfg: DictConfig | None = None,
     teacher=None,
     class_weights=None,
     steps_per_execution: int = 1,
 ):
-    """Wrap the network for training; checkpoints keep plain config only."""
+    """Wrap the network for training; checkpoints keep plain config only.
+
+    The model, data and preprocessing configs are stored in the checkpoint (``hparams``) so that
+    the run can be rebuilt; ``distill_cfg`` (``compression.distill``) is read only with a
+    ``teacher``.
+    """
     from lightning_app.models.module import LitModel
 
     hparams = {
-        "model": plain(cfg.model),
+        "model": plain(model_cfg),
         "spec": spec.to_dict(),
         "transform": transform.state(),
-        "optimizer": plain(cfg.optimizer),
-        "scheduler": {**plain(cfg.scheduler), "mode": _scheduler_mode(cfg)},
-        "seed": cfg.seed,
-        "data": plain(cfg.data),
-        "preprocessing": plain(cfg.preprocessing),
+        "optimizer": plain(optimizer_cfg),
+        "scheduler": {**plain(scheduler_cfg), "mode": _scheduler_mode(scheduler_cfg, monitor_cfg)},
+        "seed": seed,
+        "data": plain(data_cfg),
+        "preprocessing": plain(preprocessing_cfg),
     }
     lit_cls = LitModel
     if (
@@ -138,16 +158,19 @@ def build_lit_module(
     ):  # compression=distill: the same module, also trained on a teacher's outputs
         from lightning_app.compression.distillation import DistilledModel
 
-        d = cfg.compression.distill
-        lit_cls = functools.partial(DistilledModel, teacher, d.temperature, d.alpha)
+        if distill_cfg is None:
+            raise ConfigError("build_lit_module: a teacher needs compression.distill settings")
+        lit_cls = functools.partial(
+            DistilledModel, teacher, distill_cfg.temperature, distill_cfg.alpha
+        )
     return lit_cls(
         net=net,
         transform=transform,
         task=spec.task,
         num_outputs=spec.num_outputs,
-        optimizer=_instantiate(cfg.optimizer, "optimizer"),
+        optimizer=_instantiate(optimizer_cfg, "optimizer"),
         scheduler=hparams["scheduler"],
-        monitor=cfg.monitor.metric,
+        monitor=monitor_cfg.metric,
         class_weights=class_weights,
         hparams=hparams,
         steps_per_execution=steps_per_execution,
@@ -184,20 +207,21 @@ def build_optimizer(optimizer_cfg: Any):
     return _instantiate(OmegaConf.create(plain(optimizer_cfg)), "optimizer")
 
 
-def build_compression_callbacks(cfg: DictConfig) -> list:
+def build_compression_callbacks(prune_cfg: DictConfig, max_epochs: int) -> list:
     """Training-time compression: a pruning callback when ``compression.prune.enabled``."""
-    prune = plain(cfg.compression.prune)
+    prune = plain(prune_cfg)
     if not prune["enabled"]:
         return []
     from lightning_app.compression.callbacks import PruningCallback
 
     keys = ("method", "scope", "amount", "schedule", "start_epoch", "ramp", "layers")
-    return [PruningCallback(max_epochs=cfg.trainer.max_epochs, **{k: prune[k] for k in keys})]
+    return [PruningCallback(max_epochs=max_epochs, **{k: prune[k] for k in keys})]
 
 
-def build_loggers(cfg: DictConfig) -> list:
+def build_loggers(logger_cfg: DictConfig | None) -> list:
+    """The configured loggers (``logger``), none when it is empty."""
     loggers = []
-    for name, node in (cfg.logger or {}).items():
+    for name, node in (logger_cfg or {}).items():
         if node is None:
             continue
         if name == "mlflow":
@@ -212,30 +236,44 @@ def build_loggers(cfg: DictConfig) -> list:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
-    """The run-directory checkpoint callback plus the configured extras."""
+def build_callbacks(
+    callbacks_cfg: DictConfig | None,
+    monitor_cfg: DictConfig,
+    checkpoint_cfg: DictConfig,
+    run_dir: Path,
+    *,
+    has_logger: bool,
+    seed: int | None = None,
+    sweep_trial: Any = None,
+) -> list:
+    """The run-directory checkpoint callback plus the configured extras (``callbacks``).
+
+    ``seed`` reseeds every epoch; ``sweep_trial`` (set when a sweep launched this job) adds the
+    per-epoch trial reporter.
+    """
     from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint
 
     callbacks: list = [
         RunCheckpoint(
             dirpath=str(RunDir(run_dir).checkpoints),
             filename="best",
-            monitor=cfg.monitor.metric,
-            mode=plain(cfg.monitor)["mode"],
+            monitor=monitor_cfg.metric,
+            mode=plain(monitor_cfg)["mode"],
             save_top_k=1,
-            save_last=cfg.checkpoint.save_last,
-            every_n_epochs=cfg.checkpoint.every_n_epochs,
+            save_last=checkpoint_cfg.save_last,
+            every_n_epochs=checkpoint_cfg.every_n_epochs,
             enable_version_counter=False,
             auto_insert_metric_name=False,
         )
     ]
-    if cfg.seed is not None:
-        callbacks.append(ReseedEachEpoch(cfg.seed))
-    if cfg.sweep_trial is not None:  # a trial of `hparams_search`: per-epoch reports, pruning
-        from lightning_app.sweep.reporter import reporter_from_config
+    if seed is not None:
+        callbacks.append(ReseedEachEpoch(seed))
+    if sweep_trial is not None:  # a trial of `hparams_search`: per-epoch reports, pruning
+        from lightning_app.sweep.reporter import trial_reporter
 
-        callbacks += [cb for cb in [reporter_from_config(cfg)] if cb is not None]
-    for name, node in (cfg.callbacks or {}).items():
+        reporter = trial_reporter(sweep_trial, monitor_cfg.metric)
+        callbacks += [reporter] if reporter is not None else []
+    for name, node in (callbacks_cfg or {}).items():
         if node is None:
             continue
         if name == "lr_monitor" and not has_logger:
@@ -245,13 +283,17 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, has_logger: bool) -> list:
     return callbacks
 
 
-def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path):
+def build_trainer(
+    trainer_cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path, job: DictConfig
+):
+    """The Lightning Trainer from ``trainer``; ``job`` (the whole resolved job config) is what
+    DDP/FSDP child ranks rerun."""
     from pytorch_lightning.callbacks import ProgressBar
 
     from lightning_app.distributed.processes import use_child_rank_launcher
     from lightning_app.training.checkpoint_io import AtomicCheckpointIO
 
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True, enum_to_str=True)
+    trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True, enum_to_str=True)
     if not trainer_cfg["enable_progress_bar"]:
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     trainer = _instantiate(
@@ -262,48 +304,5 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, run_dir: Path
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
     )
-    use_child_rank_launcher(trainer, cfg)  # DDP/FSDP child ranks rerun this job's resolved config
+    use_child_rank_launcher(trainer, job)  # DDP/FSDP child ranks rerun this job's resolved config
     return trainer
-
-
-# `auto` groups up to this many batches, and at most AUTO_GROUP_ROWS rows and AUTO_GROUP_BYTES
-# of model input per group: a group is gathered and moved to the device in one go.
-AUTO_STEPS_PER_EXECUTION = 64
-AUTO_GROUP_ROWS = 4096
-AUTO_GROUP_BYTES = 16 * 2**20
-
-
-def per_step_features(trainer) -> list[str]:
-    """Trainer settings that count, clip or synchronize single optimizer steps.
-
-    They need Lightning's own loop around every step, so they rule out grouping batches
-    (``steps_per_execution > 1``).
-    """
-    found = []
-    if trainer.world_size > 1:
-        found.append(f"{trainer.world_size} processes (trainer.devices/num_nodes)")
-    return found + per_step_settings({k: getattr(trainer, k) for k in PER_STEP_KEYS})
-
-
-def resolve_steps_per_execution(cfg: DictConfig, trainer, row_bytes: int = 4) -> int:
-    """``steps_per_execution`` as a number.
-
-    ``auto``: 1 when a per-step Trainer feature is on, else as many batches as fit in
-    ``AUTO_GROUP_ROWS`` rows and ``AUTO_GROUP_BYTES`` (``row_bytes`` per row of model input),
-    between 1 and ``AUTO_STEPS_PER_EXECUTION``.
-
-    Raises:
-        ConfigError: an explicit value above 1 together with a per-step Trainer feature.
-    """
-    value = cfg.steps_per_execution
-    features = per_step_features(trainer)
-    if value == "auto":
-        if features:
-            return 1
-        rows = min(AUTO_GROUP_ROWS, AUTO_GROUP_BYTES // max(row_bytes, 1))
-        return min(
-            AUTO_STEPS_PER_EXECUTION, max(1, rows // max(int(cfg.data.loader.batch_size), 1))
-        )
-    if value > 1 and features:
-        raise ConfigError(steps_conflict(value, features))
-    return int(value)

@@ -115,13 +115,7 @@ def quantize(
         fmt: static only: ``qdq`` (QuantizeLinear/DequantizeLinear pairs) or ``qoperator``.
         calibration_method: ``minmax``, ``entropy`` or ``percentile``.
     """
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if mode not in MODES:
         raise CompressionError(
@@ -134,6 +128,21 @@ def quantize(
         return dst
     if reader is None:
         raise CompressionError("static quantization needs calibration data")
+    _quantize_static(src, dst, per_channel, reader, fmt, calibration_method)
+    drop_zero_bias_zero_points(dst)
+    return dst
+
+
+def _quantize_static(
+    src: Path, dst: Path, per_channel: bool, reader: BatchReader, fmt: str, method: str
+) -> None:
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -151,11 +160,9 @@ def quantize(
             per_channel=per_channel,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=methods[calibration_method],
+            calibrate_method=methods[method],
             op_types_to_quantize=_static_op_types(),
         )
-    drop_zero_bias_zero_points(dst)
-    return dst
 
 
 def _input_name(path: Path) -> str:

@@ -60,18 +60,25 @@ def compare_with_student_alone(cfg: Any, datamodule: Any, student: nn.Module) ->
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build.build_network(cfg.model, spec)
     alone = build.build_lit_module(
-        cfg,
         net,
         copy.deepcopy(datamodule.feature_transform),
         spec,
+        model_cfg=cfg.model,
+        optimizer_cfg=cfg.optimizer,
+        scheduler_cfg=cfg.scheduler,
+        monitor_cfg=cfg.monitor,
+        data_cfg=cfg.data,
+        preprocessing_cfg=cfg.preprocessing,
+        seed=cfg.seed,
         steps_per_execution=datamodule.steps_per_execution,  # as the shared loader groups
     )
     solo_cfg = cfg.copy()
     solo_cfg.sweep_trial = None  # the lone student is no trial of a sweep
     with tempfile.TemporaryDirectory(prefix="lapp-student-alone-") as tmp:
-        trainer = build.build_trainer(
-            solo_cfg, build.build_callbacks(solo_cfg, Path(tmp), has_logger=False), [], Path(tmp)
-        )
+        callbacks = build.build_callbacks(
+            cfg.callbacks, cfg.monitor, cfg.checkpoint, Path(tmp), has_logger=False, seed=cfg.seed
+        )  # no sweep_trial: the lone student reports to no trial
+        trainer = build.build_trainer(solo_cfg.trainer, callbacks, [], Path(tmp), job=solo_cfg)
         trainer.fit(alone, datamodule=datamodule)
         ckpt = (
             "best"

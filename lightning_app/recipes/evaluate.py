@@ -22,15 +22,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate the checkpoint on one split of the data it was trained on."""
     import torch
 
-    from lightning_app.build import build_datamodule, load_model
+    from lightning_app.build import load_model, run_datamodule
 
     _check_split(cfg.split)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ckpt = _checkpoint(cfg.ckpt_path, cfg.run_dir)
     loaded = load_model(ckpt)
-    hp = loaded.hparams
-    datamodule = build_datamodule(hp["data"], hp["preprocessing"], fitted=_fitted(ckpt))
+    datamodule = run_datamodule(loaded.hparams, fitted=_fitted(ckpt))
     datamodule.prepare()
     results = _test(loaded.model, datamodule, cfg.split)
     _write_metrics(Path(cfg.paths.run_dir), ckpt, results)

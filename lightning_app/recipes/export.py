@@ -109,11 +109,11 @@ def export_run(
 def _datamodule(loaded: Any, datamodule: Any) -> Any:
     """The run's datamodule, rebuilt from the checkpoint's data config when not given, checked
     to still match the data the model was trained on."""
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import run_datamodule
     from lightning_app.errors import ExportError
 
     if datamodule is None:
-        datamodule = build_datamodule(loaded.hparams["data"], loaded.hparams["preprocessing"])
+        datamodule = run_datamodule(loaded.hparams)
     spec = datamodule.prepare()
     for key in ("input_shape", "num_outputs", "task", "input_kind"):
         if getattr(spec, key) != getattr(loaded.spec, key):

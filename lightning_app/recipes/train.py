@@ -50,10 +50,11 @@ def train(cfg: DictConfig) -> float | None:
     trainer = _trainer(cfg, run_dir)
     steps = _group_batches(cfg, trainer, datamodule, spec)
     model = build.build_lit_module(
-        cfg,
         build.build_network(cfg.model, spec),
         datamodule.feature_transform,
         spec,
+        **training_configs(cfg),
+        distill_cfg=cfg.compression.distill,
         teacher=teacher_for(cfg.compression, cfg.data, spec),  # compression=distill
         class_weights=datamodule.class_weights,
         steps_per_execution=steps,
@@ -79,19 +80,40 @@ def _trainer(cfg: DictConfig, run_dir: Path) -> Any:
     """Loggers, callbacks (checkpoints, extras, training-time pruning) and the Trainer."""
     from lightning_app import build
 
-    loggers = build.build_loggers(cfg)
+    loggers = build.build_loggers(cfg.logger)
     callbacks = build.build_callbacks(
-        cfg, run_dir, has_logger=bool(loggers)
-    ) + build.build_compression_callbacks(cfg)
-    return build.build_trainer(cfg, callbacks, loggers, run_dir)
+        cfg.callbacks,
+        cfg.monitor,
+        cfg.checkpoint,
+        run_dir,
+        has_logger=bool(loggers),
+        seed=cfg.seed,
+        sweep_trial=cfg.sweep_trial,
+    ) + build.build_compression_callbacks(cfg.compression.prune, cfg.trainer.max_epochs)
+    return build.build_trainer(cfg.trainer, callbacks, loggers, run_dir, job=cfg)
+
+
+def training_configs(cfg: DictConfig) -> dict[str, Any]:
+    """The sub-configs ``build_lit_module`` trains with and stores in the checkpoint."""
+    return {
+        "model_cfg": cfg.model,
+        "optimizer_cfg": cfg.optimizer,
+        "scheduler_cfg": cfg.scheduler,
+        "monitor_cfg": cfg.monitor,
+        "data_cfg": cfg.data,
+        "preprocessing_cfg": cfg.preprocessing,
+        "seed": cfg.seed,
+    }
 
 
 def _group_batches(cfg: DictConfig, trainer: Any, datamodule: Any, spec: Any) -> int:
     """Optimizer steps per Lightning step; the loader groups that many batches per item."""
-    from lightning_app import build
+    from lightning_app.training.steps import resolve_steps_per_execution
 
     row_bytes = 4 * math.prod(spec.input_shape)  # float32 model input per row
-    steps = build.resolve_steps_per_execution(cfg, trainer, row_bytes)
+    steps = resolve_steps_per_execution(
+        cfg.steps_per_execution, cfg.data.loader.batch_size, trainer, row_bytes
+    )
     datamodule.steps_per_execution = steps
     if steps > 1:  # Lightning counts its logging interval in groups of batches
         trainer.log_every_n_steps = max(1, trainer.log_every_n_steps // steps)

@@ -109,15 +109,15 @@ class TrialReporter(pl.Callback):
             )
 
 
-def reporter_from_config(cfg: Any) -> TrialReporter | None:
-    """The reporter for a job the sweeper launched (``cfg.sweep_trial`` set), else None.
+def trial_reporter(sweep_trial: Any, monitor_metric: str) -> TrialReporter | None:
+    """The reporter for a job the sweeper launched (``sweep_trial`` set), else None.
 
-    ``cfg.monitor.metric`` must already be resolved (``auto`` -> ``val/acc`` ...).
+    ``monitor_metric`` (``monitor.metric``) must already be resolved (``auto`` -> ``val/acc`` ...).
     """
-    if cfg.sweep_trial is None:
+    if sweep_trial is None:
         return None
-    link = trial_link(cfg.sweep_trial)
+    link = trial_link(sweep_trial)
     if not link["metric"]:
         return None  # multi-objective: Optuna takes no intermediate values
-    metric = cfg.monitor.metric if link["metric"] == "auto" else link["metric"]
+    metric = monitor_metric if link["metric"] == "auto" else link["metric"]
     return TrialReporter(link["storage"], link["study_name"], link["trial_id"], metric)

@@ -49,7 +49,7 @@ def clean_ranks(monkeypatch):
 
 def _trainer(tmp_path, *overrides):
     cfg = compose("train", [*TINY, *overrides, f"paths.run_dir={tmp_path / 'run'}"])
-    return cfg, build.build_trainer(cfg, [], [], tmp_path / "run")
+    return cfg, build.build_trainer(cfg.trainer, [], [], tmp_path / "run", job=cfg)
 
 
 def _datamodule(train_rows: int):

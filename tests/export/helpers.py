@@ -25,11 +25,11 @@ REQUIRED_META = (
 
 def test_split(run_dir: Path):
     """Raw test inputs and labels of the run, rebuilt from its checkpoint's data config."""
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import run_datamodule
     from lightning_app.training.loading import load_checkpoint
 
     hp = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")["hyper_parameters"]
-    dm = build_datamodule(hp["data"], hp["preprocessing"])
+    dm = run_datamodule(hp)
     x, y = dm.split_tensors("test")
     return x.numpy(), y.numpy()
 

@@ -46,14 +46,14 @@ def test_predictions_match_lapp_eval(module_server, trained_run, tmp_path):
     """Every test-split row served gives the checkpoint's class; accuracy equals `lapp eval`'s."""
     import torch
 
-    from lightning_app.build import build_datamodule, load_model
+    from lightning_app.build import load_model, run_datamodule
     from lightning_app.recipes.evaluate import evaluate
     from tests.conftest import compose
 
     ckpt = trained_run / "checkpoints" / "best.ckpt"
     results = evaluate(compose("eval", [f"ckpt_path={ckpt}", f"paths.run_dir={tmp_path}"]))
     loaded = load_model(ckpt)
-    dm = build_datamodule(loaded.hparams["data"], loaded.hparams["preprocessing"])
+    dm = run_datamodule(loaded.hparams)
     dm.prepare()
     x, y = dm.split_tensors("test")
     with torch.no_grad():

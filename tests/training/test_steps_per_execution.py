@@ -84,11 +84,16 @@ def test_per_batch_hooks_run_once_per_group(tmp_path):
     assert counts[8] == (groups, groups, steps)
 
 
+def _group_settings(cfg):
+    """The two config values ``resolve_steps_per_execution`` reads."""
+    return cfg.steps_per_execution, cfg.data.loader.batch_size
+
+
 def _trainer(overrides: list[str], tmp_path):
     from lightning_app import build
 
     cfg = compose("train", [*overrides, f"paths.run_dir={tmp_path / 'run'}"])
-    return cfg, build.build_trainer(cfg, [], [], tmp_path / "run")
+    return cfg, build.build_trainer(cfg.trainer, [], [], tmp_path / "run", job=cfg)
 
 
 @pytest.mark.parametrize(
@@ -105,25 +110,25 @@ def _trainer(overrides: list[str], tmp_path):
     ],
 )
 def test_auto_keeps_single_steps_where_the_trainer_works_per_step(tmp_path, setting):
-    from lightning_app.build import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
     from lightning_app.config.validate import validate_train_config
+    from lightning_app.training.steps import AUTO_STEPS_PER_EXECUTION, resolve_steps_per_execution
 
     cfg, trainer = _trainer([], tmp_path)  # batch 32: the largest group
-    assert resolve_steps_per_execution(cfg, trainer) == AUTO_STEPS_PER_EXECUTION
+    assert resolve_steps_per_execution(*_group_settings(cfg), trainer) == AUTO_STEPS_PER_EXECUTION
     cfg, trainer = _trainer([setting], tmp_path)
-    assert resolve_steps_per_execution(cfg, trainer) == 1
+    assert resolve_steps_per_execution(*_group_settings(cfg), trainer) == 1
     cfg, trainer = _trainer([setting, "steps_per_execution=4"], tmp_path)
     key = setting.split("=")[0]
     if setting.startswith("debug="):
         key = "trainer.fast_dev_run" if setting == "debug=fdr" else "trainer.overfit_batches"
     with pytest.raises(ConfigError) as err:
-        resolve_steps_per_execution(cfg, trainer)
+        resolve_steps_per_execution(*_group_settings(cfg), trainer)
     assert key in str(err.value) and "steps_per_execution=4" in str(err.value)
     with pytest.raises(ConfigError) as err:  # the same answer before anything heavy is built
         validate_train_config(cfg)
     assert key in str(err.value) and "steps_per_execution=4" in str(err.value)
     cfg, trainer = _trainer([setting, "steps_per_execution=1"], tmp_path)
-    assert resolve_steps_per_execution(cfg, trainer) == 1
+    assert resolve_steps_per_execution(*_group_settings(cfg), trainer) == 1
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "fast", "2.5", "true"])
@@ -143,14 +148,14 @@ def test_cli_names_a_bad_steps_per_execution(tmp_path):
 
 @pytest.mark.parametrize("batch_size", [1, 64, 512, 4096, 10000])
 def test_auto_groups_fewer_batches_as_they_grow(tmp_path, batch_size):
-    from lightning_app.build import (
+    from lightning_app.training.steps import (
         AUTO_GROUP_ROWS,
         AUTO_STEPS_PER_EXECUTION,
         resolve_steps_per_execution,
     )
 
     cfg, trainer = _trainer([f"data.loader.batch_size={batch_size}"], tmp_path)
-    steps = resolve_steps_per_execution(cfg, trainer)
+    steps = resolve_steps_per_execution(*_group_settings(cfg), trainer)
     assert 1 <= steps <= AUTO_STEPS_PER_EXECUTION
     assert steps == 1 or steps * batch_size <= AUTO_GROUP_ROWS
     if batch_size <= AUTO_GROUP_ROWS // AUTO_STEPS_PER_EXECUTION:
@@ -212,10 +217,10 @@ def test_resume_in_the_other_mode_keeps_counting_steps(tmp_path, first, then):
 
 
 def test_auto_keeps_groups_small_for_large_rows(tmp_path):
-    from lightning_app.build import AUTO_GROUP_BYTES, resolve_steps_per_execution
+    from lightning_app.training.steps import AUTO_GROUP_BYTES, resolve_steps_per_execution
 
     cfg, trainer = _trainer(["data.loader.batch_size=64"], tmp_path)
     image = 3 * 224 * 224 * 4  # a float32 224x224 RGB image
-    steps = resolve_steps_per_execution(cfg, trainer, row_bytes=image)
+    steps = resolve_steps_per_execution(*_group_settings(cfg), trainer, row_bytes=image)
     assert steps == max(1, AUTO_GROUP_BYTES // image // 64) == 1
-    assert resolve_steps_per_execution(cfg, trainer, row_bytes=28 * 28 * 4) > 1
+    assert resolve_steps_per_execution(*_group_settings(cfg), trainer, row_bytes=28 * 28 * 4) > 1

@@ -76,7 +76,7 @@ def _audio_problems(data: DictConfig, aug: DictConfig) -> list[str]:
     if is_audio:
         from omegaconf import OmegaConf
 
-        from lightning_app.data.audio.features import AudioSettings
+        from lightning_app.config.audio import AudioSettings
 
         src = OmegaConf.to_container(data.source, enum_to_str=True)
         p += AudioSettings(

@@ -82,48 +82,63 @@ def read_table(
     limits = ReadLimits.of(limits)
     try:
         if fmt == "parquet":
-            limits.check_size(p, p.stat().st_size)
-            limits.check_fields(p, parquet_columns(p))
-            frame = pd.read_parquet(p)
-            floats = [
-                c for c in frame.columns if frame[c].dtype == np.float64 and c not in text_columns
-            ]
-            frame = frame.astype(dict.fromkeys(floats, np.float32)) if floats else frame
+            frame = _read_parquet(p, limits, text_columns)
         else:
-            sep = delimiter or ("\t" if ".tsv" in p.suffixes else ",")
-            kw: dict[str, Any] = {
-                "sep": sep,
-                "encoding": encoding,
-                "na_values": list(na_values) or None,
-            }
-            scan_csv(p, limits, sep)  # before pandas: a huge line or file is refused, not parsed
-            limits.check_fields(p, len(pd.read_csv(p, nrows=0, **kw).columns))
-            # No dtype hints: pandas' typed parsing path is about twice as slow as its default.
-            # index_col=False: a first row wider than the header is an error, not a row index.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(p, index_col=False, **kw)
-    except pd.errors.ParserWarning:
-        raise DataError(
-            f"{key}: the first data row of {p} has more fields than its header; "
-            "check the delimiter (data.source.delimiter) and the header line"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{key}: cannot decode {p} as {encoding}: byte {err.object[err.start : err.start + 1]!r} at offset "
-            f"{err.start} of a block is invalid; set data.source.encoding to the file's encoding "
-            "(e.g. latin-1, cp1252) or re-save the file as UTF-8"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{key}: {p} has no columns (empty or blank file)") from None
+            frame = _read_csv(p, limits, delimiter, encoding, na_values)
     except DataError:
         raise
     except Exception as err:
-        raise DataError(f"{key}: cannot read {p} as {fmt}: {type(err).__name__}: {err}") from None
+        raise _read_error(err, p, fmt, encoding, key) from None
     if len(frame) == 0:
         raise DataError(f"{key}: {p} has a header but no data rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _read_parquet(p: Path, limits: ReadLimits, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet file within ``limits``; float64 columns become float32 except ``text_columns``."""
+    limits.check_size(p, p.stat().st_size)
+    limits.check_fields(p, parquet_columns(p))
+    frame = pd.read_parquet(p)
+    floats = [c for c in frame.columns if frame[c].dtype == np.float64 and c not in text_columns]
+    return frame.astype(dict.fromkeys(floats, np.float32)) if floats else frame
+
+
+def _read_csv(
+    p: Path,
+    limits: ReadLimits,
+    delimiter: str | None,
+    encoding: str,
+    na_values: list[str] | tuple[str, ...],
+) -> pd.DataFrame:
+    """A CSV file within ``limits``; a first data row wider than the header raises ParserWarning."""
+    sep = delimiter or ("\t" if ".tsv" in p.suffixes else ",")
+    kw: dict[str, Any] = {"sep": sep, "encoding": encoding, "na_values": list(na_values) or None}
+    scan_csv(p, limits, sep)  # before pandas: a huge line or file is refused, not parsed
+    limits.check_fields(p, len(pd.read_csv(p, nrows=0, **kw).columns))
+    # No dtype hints: pandas' typed parsing path is about twice as slow as its default.
+    # index_col=False: a first row wider than the header is an error, not a row index.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(p, index_col=False, **kw)
+
+
+def _read_error(err: Exception, p: Path, fmt: str, encoding: str, key: str) -> DataError:
+    """The DataError that explains a failed read of ``p``."""
+    if isinstance(err, pd.errors.ParserWarning):
+        return DataError(
+            f"{key}: the first data row of {p} has more fields than its header; "
+            "check the delimiter (data.source.delimiter) and the header line"
+        )
+    if isinstance(err, UnicodeDecodeError):
+        return DataError(
+            f"{key}: cannot decode {p} as {encoding}: byte {err.object[err.start : err.start + 1]!r} at offset "
+            f"{err.start} of a block is invalid; set data.source.encoding to the file's encoding "
+            "(e.g. latin-1, cp1252) or re-save the file as UTF-8"
+        )
+    if isinstance(err, pd.errors.EmptyDataError):
+        return DataError(f"{key}: {p} has no columns (empty or blank file)")
+    return DataError(f"{key}: cannot read {p} as {fmt}: {type(err).__name__}: {err}")
 
 
 def require_columns(frame: pd.DataFrame, names: list[str], key: str, path: str) -> None:
@@ -207,52 +222,11 @@ class TableSource:
         self.split_column = split_column
 
     def load(self) -> RawData:
-        text_columns = (
-            self.target,
-            *([self.split_column] if self.split_column else []),
-            *(self.categorical or []),
-        )
-        frame = read_table(
-            self.path,
-            self.format,
-            self.delimiter,
-            self.encoding,
-            self.na_values,
-            tuple(text_columns),
-            limits=self.limits,
-        )
-        require_columns(frame, [self.target], "data.source.target", self.path)
-        if self.split_column:
-            require_columns(frame, [self.split_column], "data.split.column", self.path)
-        require_columns(frame, self.drop_columns, "data.source.drop_columns", self.path)
-        skip = {self.target, self.split_column, *self.drop_columns}
-        features = (
-            self.features
-            if self.features is not None
-            else [c for c in frame.columns if c not in skip]
-        )
-        require_columns(frame, features, "data.source.features", self.path)
-        if not features:
-            raise DataError(
-                f"data.source: {self.path} has no feature columns besides the target {self.target!r}"
-            )
-        if self.categorical is not None:
-            require_columns(frame, self.categorical, "data.source.categorical", self.path)
-            categorical = [c for c in features if c in set(self.categorical)]
-        else:
-            categorical = [c for c in features if not looks_numeric(frame[c])]
-        columns: dict[str, Any] = {}
-        non_numeric: dict[str, int] = {}
-        for col in features:
-            if col in categorical:
-                # Factorized once here; every later use of the column reuses the codes.
-                codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)
-                columns[col] = pd.Series(pd.Categorical.from_codes(codes, uniques), name=col)
-                continue
-            values, junk = to_numeric(frame[col])
-            columns[col] = values.astype(np.float32, copy=False)
-            if junk:
-                non_numeric[col] = junk
+        """Read the file -> check the columns -> pick the features -> encode them and the target."""
+        frame = self._read()
+        features = self._features(frame)
+        categorical = self._categorical(frame, features)
+        columns, non_numeric = encode_features(frame, features, categorical)
         y, task, junk = read_target(frame[self.target], self.task)
         if junk:
             non_numeric[self.target] = junk
@@ -273,3 +247,66 @@ class TableSource:
             categorical=categorical,
             target_name=self.target,
         )
+
+    def _read(self) -> pd.DataFrame:
+        """The file, with the target, split and categorical columns kept as read."""
+        text_columns = (
+            self.target,
+            *([self.split_column] if self.split_column else []),
+            *(self.categorical or []),
+        )
+        return read_table(
+            self.path,
+            self.format,
+            self.delimiter,
+            self.encoding,
+            self.na_values,
+            tuple(text_columns),
+            limits=self.limits,
+        )
+
+    def _features(self, frame: pd.DataFrame) -> list[str]:
+        """The feature columns, after checking every named column exists."""
+        require_columns(frame, [self.target], "data.source.target", self.path)
+        if self.split_column:
+            require_columns(frame, [self.split_column], "data.split.column", self.path)
+        require_columns(frame, self.drop_columns, "data.source.drop_columns", self.path)
+        skip = {self.target, self.split_column, *self.drop_columns}
+        features = (
+            self.features
+            if self.features is not None
+            else [c for c in frame.columns if c not in skip]
+        )
+        require_columns(frame, features, "data.source.features", self.path)
+        if not features:
+            raise DataError(
+                f"data.source: {self.path} has no feature columns besides the target {self.target!r}"
+            )
+        return features
+
+    def _categorical(self, frame: pd.DataFrame, features: list[str]) -> list[str]:
+        """The categorical features: those listed in ``categorical``, else the non-numeric ones."""
+        if self.categorical is not None:
+            require_columns(frame, self.categorical, "data.source.categorical", self.path)
+            return [c for c in features if c in set(self.categorical)]
+        return [c for c in features if not looks_numeric(frame[c])]
+
+
+def encode_features(
+    frame: pd.DataFrame, features: list[str], categorical: list[str]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Categorical features as pandas categoricals, the rest as float32; and per column the
+    count of values that were not numbers (``non_numeric``)."""
+    columns: dict[str, Any] = {}
+    non_numeric: dict[str, int] = {}
+    for col in features:
+        if col in categorical:
+            # Factorized once here; every later use of the column reuses the codes.
+            codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)
+            columns[col] = pd.Series(pd.Categorical.from_codes(codes, uniques), name=col)
+            continue
+        values, junk = to_numeric(frame[col])
+        columns[col] = values.astype(np.float32, copy=False)
+        if junk:
+            non_numeric[col] = junk
+    return columns, non_numeric

@@ -109,11 +109,13 @@ def test_bind_checks_the_data():
 
 def test_training_batches_only(keyword_dir):
     """The data module serves augmented features for training, the source's features otherwise."""
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import build_datamodule, plain_config
     from tests.conftest import compose
     from tests.data.audio.conftest import audio_overrides
 
-    cfg = compose("train", [*audio_overrides(keyword_dir), "augmentation=audio", "paths.run_dir=x"])
+    cfg = plain_config(
+        compose("train", [*audio_overrides(keyword_dir), "augmentation=audio", "paths.run_dir=x"])
+    )
     dm = build_datamodule(cfg.data, cfg.preprocessing, cfg.augmentation)
     dm.prepare()
     torch.manual_seed(0)

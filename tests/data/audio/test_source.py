@@ -140,9 +140,9 @@ def test_config_errors_name_the_key(tmp_path, overrides, expected):
 
 
 def test_audio_augmentation_needs_audio_data(tmp_path):
-    from lightning_app.build import build_datamodule
+    from lightning_app.build import build_datamodule, plain_config
 
-    cfg = compose("train", [*TINY, "augmentation=audio", f"paths.run_dir={tmp_path}"])
+    cfg = plain_config(compose("train", [*TINY, "augmentation=audio", f"paths.run_dir={tmp_path}"]))
     dm = build_datamodule(cfg.data, cfg.preprocessing, cfg.augmentation)
     with pytest.raises(
         ConfigError, match=r"augmentation=audio needs audio input \(data=audio_folder\)"
@@ -186,5 +186,5 @@ def test_a_run_saved_before_the_move_still_builds_its_source(tmp_path):
     cfg = compose("train", [*base, *audio_overrides(tmp_path), f"paths.run_dir={tmp_path}"])
     data = OmegaConf.to_container(cfg.data, resolve=True, enum_to_str=True)
     data["source"]["_target_"] = old
-    dm = build_datamodule(data, cfg.preprocessing)
+    dm = build_datamodule(OmegaConf.create(data), cfg.preprocessing)
     assert isinstance(dm.source, AudioFolderSource)
