@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     module = importlib.import_module(STAGES[stage][0])
     sys.argv = [f"lapp-{stage}", *rest]
-    module.main()
+    try:
+        module.main()
+    except KeyboardInterrupt:  # Ctrl-C: the stage has cleaned up on the way out; no traceback
+        print(f"lapp {stage}: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

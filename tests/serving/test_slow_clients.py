@@ -1,4 +1,5 @@
-"""Slow and too many clients, over real sockets: header deadline and connections per worker."""
+"""Slow and too many clients, and answers too late, over real sockets: header deadline, connections
+per worker, request time limit."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 import time
 
 import httpx
+
+from tests.serving.test_lifecycle import _accepted, _poll
 
 ROW = b'{"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}'
 
@@ -85,15 +88,34 @@ def test_headers_that_trickle_are_cut_off_at_the_deadline(start_server, trained_
 def test_connections_beyond_the_limit_get_503(start_server, trained_run):
     server = start_server([f"run_dir={trained_run}", "serve.limits.max_connections=4"])
     held = [_connect(server.url) for _ in range(4)]
-    time.sleep(0.5)  # the server has accepted them
+    # Each held connection counts once the server process has accepted it (not in the backlog).
+    accepted = _poll(lambda: [_accepted(server, s) for s in held], all)
+    assert all(accepted), accepted
     resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=10)
     assert resp.status_code == 503
     for sock in held:
         sock.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=10)
-        if resp.status_code == 200:
-            break
-        time.sleep(0.2)
+    # Once the server has seen them close, requests are served again.
+    resp = _poll(
+        lambda: httpx.post(f"{server.url}/predict", content=ROW, timeout=10),
+        lambda r: r.status_code == 200,
+    )
     assert resp.status_code == 200, resp.text
+
+
+def test_an_answer_later_than_the_request_time_limit_is_503(start_server, trained_run):
+    # The batcher holds a lone request for max_wait_ms (1 s, the most allowed) waiting for
+    # company; the body arrived at once, so the 0.5 s limit is an answer too late: 503, not 408.
+    server = start_server(
+        [
+            f"run_dir={trained_run}",
+            "serve.batching.enabled=true",
+            "serve.batching.max_batch_size=64",
+            "serve.batching.max_wait_ms=1000",
+            "serve.limits.request_timeout_s=0.5",
+        ]
+    )
+    resp = httpx.post(f"{server.url}/predict", content=ROW, timeout=20)
+    assert resp.status_code == 503, resp.text
+    assert "request_timeout_s=0.5" in resp.text, resp.text
+    assert "Traceback" not in server.output
