@@ -180,7 +180,7 @@ def test_mlflow_logger_records_the_run(train_in_process):
     from mlflow.tracking import MlflowClient
 
     run_dir, _ = train_in_process(["logger=mlflow", "deployment=none"])
-    client = MlflowClient(tracking_uri=f"file:{run_dir / 'mlruns'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     (run,) = client.search_runs([experiment.experiment_id])
     assert "val/acc" in run.data.metrics and "train/loss" in run.data.metrics
