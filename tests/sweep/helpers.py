@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, lapp_env
 
 # TINY without its epoch count (each test sets its own), without trainer noise.
 TINY_DATA = [o for o in TINY if not o.startswith("trainer.max_epochs")]
 if (ROOT / "lightning_app" / "conf" / "deployment").is_dir():
     TINY_DATA.append("deployment=none")  # trials only train
+
+
+def start_sweep(tmp_path: Path, args: list[str]) -> subprocess.Popen:
+    """``lapp ARGS`` started in its own process group (for kill -9 or Ctrl-C), output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lightning_app.cli", *args],
+        cwd=tmp_path,
+        env=lapp_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def write_preset(tmp_path: Path, name: str, sweeper: dict[str, Any]) -> Path:

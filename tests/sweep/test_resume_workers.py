@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import lapp_env, run_lapp
-from tests.sweep.helpers import read_results, read_trials, sweep_args, write_preset
+from tests.conftest import run_lapp
+from tests.sweep.helpers import read_results, read_trials, start_sweep, sweep_args, write_preset
 
 SWEEPER = {
     "n_trials": 3,
@@ -25,22 +23,10 @@ SWEEPER = {
 }
 
 
-def _start(tmp_path, args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "lightning_app.cli", *args],
-        cwd=tmp_path,
-        env=lapp_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_killed_sweep_resumes_to_n_trials_without_duplicates(tmp_path):
     sweep_dir = write_preset(tmp_path, "resume", SWEEPER)
     args = sweep_args(tmp_path, "resume", epochs=5)
-    proc = _start(tmp_path, args)
+    proc = start_sweep(tmp_path, args)
     started = sweep_dir / "trial_1" / ".hydra" / "config.yaml"
     deadline = time.monotonic() + 180
     while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -66,7 +52,7 @@ def test_killed_sweep_resumes_to_n_trials_without_duplicates(tmp_path):
 def test_two_sweep_processes_cooperate_on_one_storage(tmp_path):
     sweep_dir = write_preset(tmp_path, "shared", {**SWEEPER, "n_trials": 4})
     args = sweep_args(tmp_path, "shared", "threads=1", epochs=3)
-    procs = [_start(tmp_path, args) for _ in range(2)]
+    procs = [start_sweep(tmp_path, args) for _ in range(2)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
     assert sum("] created in" in o for o in outputs) == 1  # one created the study, one joined it

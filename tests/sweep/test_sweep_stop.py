@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import optuna
 from optuna.trial import TrialState
 
-from tests.conftest import lapp_env, run_lapp
-from tests.sweep.helpers import read_results, read_trials, sweep_args, write_preset
+from tests.conftest import run_lapp
+from tests.sweep.helpers import read_results, read_trials, start_sweep, sweep_args, write_preset
 
 SWEEPER = {
     "plots": False,
@@ -42,15 +40,7 @@ def test_timeout_stops_asking_trials_and_writes_the_results(tmp_path):
 
 def test_ctrl_c_hands_the_running_trial_back_and_leaves_the_results(tmp_path):
     sweep_dir = write_preset(tmp_path, "ctrlc", {**SWEEPER, "n_trials": 4})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lightning_app.cli", *sweep_args(tmp_path, "ctrlc", epochs=30)],
-        cwd=tmp_path,
-        env=lapp_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_sweep(tmp_path, sweep_args(tmp_path, "ctrlc", epochs=30))
     try:
         started = sweep_dir / "trial_1" / ".hydra" / "config.yaml"
         deadline = time.monotonic() + 180
