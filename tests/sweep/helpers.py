@@ -18,6 +18,20 @@ if (ROOT / "lightning_app" / "conf" / "deployment").is_dir():
     TINY_DATA.append("deployment=none")  # trials only train
 
 
+def random_sweeper(seed: int, **extra: Any) -> dict[str, Any]:
+    """A small sweeper block: random sampling over lr and width, maximizing the return value."""
+    return {
+        "plots": False,
+        "sampler": {"name": "random", "seed": seed},
+        "objectives": [{"metric": "return", "direction": "maximize"}],
+        "params": {
+            "optimizer.lr": "tag(log, interval(1e-3, 1e-1))",
+            "model.hidden_sizes": "choice([16], [32])",
+        },
+        **extra,
+    }
+
+
 def start_sweep(tmp_path: Path, args: list[str]) -> subprocess.Popen:
     """``lapp ARGS`` started in its own process group (for kill -9 or Ctrl-C), output piped."""
     return subprocess.Popen(

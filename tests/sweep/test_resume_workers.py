@@ -9,18 +9,16 @@ import time
 import pytest
 
 from tests.conftest import run_lapp
-from tests.sweep.helpers import read_results, read_trials, start_sweep, sweep_args, write_preset
+from tests.sweep.helpers import (
+    random_sweeper,
+    read_results,
+    read_trials,
+    start_sweep,
+    sweep_args,
+    write_preset,
+)
 
-SWEEPER = {
-    "n_trials": 3,
-    "plots": False,
-    "sampler": {"name": "random", "seed": 3},
-    "objectives": [{"metric": "return", "direction": "maximize"}],
-    "params": {
-        "optimizer.lr": "tag(log, interval(1e-3, 1e-1))",
-        "model.hidden_sizes": "choice([16], [32])",
-    },
-}
+SWEEPER = random_sweeper(3, n_trials=3)
 
 
 def test_killed_sweep_resumes_to_n_trials_without_duplicates(tmp_path):

@@ -10,17 +10,16 @@ import optuna
 from optuna.trial import TrialState
 
 from tests.conftest import run_lapp
-from tests.sweep.helpers import read_results, read_trials, start_sweep, sweep_args, write_preset
+from tests.sweep.helpers import (
+    random_sweeper,
+    read_results,
+    read_trials,
+    start_sweep,
+    sweep_args,
+    write_preset,
+)
 
-SWEEPER = {
-    "plots": False,
-    "sampler": {"name": "random", "seed": 5},
-    "objectives": [{"metric": "return", "direction": "maximize"}],
-    "params": {
-        "optimizer.lr": "tag(log, interval(1e-3, 1e-1))",
-        "model.hidden_sizes": "choice([16], [32])",
-    },
-}
+SWEEPER = random_sweeper(5)
 
 
 def test_timeout_stops_asking_trials_and_writes_the_results(tmp_path):
