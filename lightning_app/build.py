@@ -142,8 +142,11 @@ def build_lit_module(
     """
     from lightning_app.models.module import LitModel
 
+    # A network may add keys that rebuild it from the checkpoint alone (a pretrained
+    # backbone's architecture, whose weights the checkpoint holds).
+    rebuild = net.rebuild_config() if hasattr(net, "rebuild_config") else {}
     hparams = {
-        "model": plain(model_cfg),
+        "model": {**plain(model_cfg), **rebuild},
         "spec": spec.to_dict(),
         "transform": transform.state(),
         "optimizer": plain(optimizer_cfg),
@@ -198,6 +201,8 @@ def load_model(ckpt_path: str | Path):
         hparams=hp,
     )
     model.load_state_dict(ckpt["state_dict"])
+    if hasattr(model.net, "merge_adapters"):  # LoRA: adapters folded into the weights
+        model.net.merge_adapters()
     model.eval()
     return LoadedModel(model=model, spec=spec, hparams=hp, ckpt_path=Path(ckpt_path))
 

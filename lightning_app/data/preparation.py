@@ -34,7 +34,7 @@ from lightning_app.data.sources.base import RawData
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.splits import SPLITS, split_indices
 from lightning_app.data.tabular import TabularEncoder
-from lightning_app.data.text import Tokenizer
+from lightning_app.data.text import fit_tokenizer, tokenizer_from_state
 from lightning_app.data.transforms import FeatureTransform, fit_feature_transform
 from lightning_app.errors import ConfigError, DataError
 
@@ -236,8 +236,16 @@ def _spec(raw, x, classes, num_outputs, encoders) -> DataSpec:
         feature_names=encoders["tabular"]["feature_names"]
         if encoders["tabular"]
         else raw.feature_names,
-        vocab_size=len(tokenizer["vocab"]) if tokenizer else _token_space(x, raw),
+        vocab_size=_vocab_size(tokenizer) if tokenizer else _token_space(x, raw),
+        # subword tokenizers: the padding id, which the network masks out of attention
+        extra={"pad_id": tokenizer["pad_id"], "tokenizer": tokenizer["level"]}
+        if tokenizer and "pad_id" in tokenizer
+        else {},
     )
+
+
+def _vocab_size(tokenizer: dict[str, Any]) -> int:
+    return int(tokenizer["vocab_size"]) if "vocab_size" in tokenizer else len(tokenizer["vocab"])
 
 
 def _token_space(x: np.ndarray, raw: RawData) -> int | None:
@@ -272,9 +280,9 @@ def _encode(raw, rows, index, cfg, fitted, encoders) -> tuple[np.ndarray, dict[s
     if raw.tokenizer is not None:
         texts = np.asarray(raw.x, dtype=object)
         tok = (
-            Tokenizer.from_state(fitted["tokenizer"])
+            tokenizer_from_state(fitted["tokenizer"])
             if fitted
-            else Tokenizer.fit(texts[train_rows], **raw.tokenizer)
+            else fit_tokenizer(texts[train_rows], raw.tokenizer)
         )
         encoders["tokenizer"] = tok.state()
         stats: dict[str, Any] = {}

@@ -34,6 +34,7 @@ from lightning_app.errors import DataError
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 LEVELS = choices(TokenLevel)
+SUBWORD_LEVELS = ("pretrained", "bpe", "wordpiece")  # lightning_app.data.subword
 SIDES = choices(Side)
 STATE_VERSION = 1
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -173,3 +174,42 @@ class Tokenizer:
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"not a tokenizer state (missing {err})") from None
+
+
+def fit_tokenizer(texts: Sequence[str | None], settings: dict[str, Any]) -> Any:
+    """The tokenizer ``settings`` (``data.source.tokenizer``) ask for, fitted on ``texts``.
+
+    ``word``/``char``: :class:`Tokenizer`; ``bpe``/``wordpiece`` (trained on ``texts``) and
+    ``pretrained`` (a model's own): :class:`~lightning_app.data.subword.SubwordTokenizer`.
+    """
+    level = settings.get("level", "word")
+    keys = ("max_len", "padding", "truncation")
+    common = {k: settings[k] for k in keys if k in settings}
+    if level not in SUBWORD_LEVELS:
+        extra = {k: settings[k] for k in ("vocab_size", "min_freq", "lowercase") if k in settings}
+        return Tokenizer.fit(texts, level=level, **common, **extra)
+    from lightning_app.data.subword import SubwordTokenizer
+
+    if level == "pretrained":
+        from lightning_app.models.pretrained.hub import resolve_pretrained
+
+        key = "data.source.tokenizer.pretrained"
+        directory = resolve_pretrained(settings["pretrained"], settings.get("download", False), key)
+        return SubwordTokenizer.from_pretrained(directory, key=key, **common)
+    return SubwordTokenizer.train(
+        texts,
+        level,
+        vocab_size=settings["vocab_size"],
+        min_freq=settings.get("min_freq", 1),
+        lowercase=settings.get("lowercase", True),
+        **common,
+    )
+
+
+def tokenizer_from_state(state: dict[str, Any]) -> Any:
+    """The fitted tokenizer of a ``tokenizer`` state, whichever level it has."""
+    if isinstance(state, dict) and state.get("level") in SUBWORD_LEVELS:
+        from lightning_app.data.subword import SubwordTokenizer
+
+        return SubwordTokenizer.from_state(state)
+    return Tokenizer.from_state(state)

@@ -144,12 +144,18 @@ def export_onnx(
         "output_names": names,
         "opset_version": opset,
     }
+    # A network that reads sequences of any length (pretrained encoders) gets a length axis too.
+    length = bool(getattr(getattr(model, "net", model), "dynamic_length", False))
+    length = length and spec.input_kind == "tokens"
     if exporter == "dynamo":
-        kwargs.update(
-            dynamo=True, external_data=False, dynamic_shapes=({0: torch.export.Dim("batch")},)
-        )
+        dims = {0: torch.export.Dim("batch")}
+        if length:
+            dims[1] = torch.export.Dim("length", min=2, max=max(int(spec.input_shape[0]), 2))
+        kwargs.update(dynamo=True, external_data=False, dynamic_shapes=(dims,))
     else:
         axes = {n: {0: "batch"} for n in [INPUT_NAME, *names]}
+        if length:
+            axes[INPUT_NAME] = {0: "batch", 1: "length"}
         kwargs.update(dynamo=False, dynamic_axes=axes)
     what = type(model.net if hasattr(model, "net") else model).__name__
     try:

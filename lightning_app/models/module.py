@@ -257,7 +257,10 @@ class LitModel(pl.LightningModule):
         self.test_loss.reset()
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        # A network may group its parameters (a pretrained backbone and its new head, each
+        # with its own learning rate); frozen weights stay out of the optimizer.
+        params = self.net.param_groups() if hasattr(self.net, "param_groups") else self.parameters()
+        optimizer = self.optimizer_factory(params)
         total = self.trainer.estimated_stepping_batches
         loader = self.trainer.train_dataloader
         if isinstance(loader, GroupedLoader) and len(loader):  # Lightning counts groups

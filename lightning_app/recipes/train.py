@@ -59,6 +59,7 @@ def train(cfg: DictConfig) -> float | None:
         class_weights=datamodule.class_weights,
         steps_per_execution=steps,
     )
+    sizes = _model_sizes(model.net)  # model/trainable_params, model/total_params
     if ranks.settle(cfg, trainer, datamodule):  # rank 0 alone writes the run directory
         write_json(run_dir / PREPROCESSING_FILE, datamodule.preprocessing_state())
         datamodule.write_report(run_dir)  # data_report.md: rows dropped, values repaired
@@ -66,12 +67,13 @@ def train(cfg: DictConfig) -> float | None:
     metrics, best = _fit_and_test(cfg, trainer, model, datamodule)
     ranks.finish(trainer)  # past the last collective: child ranks exit, rank 0 goes on
     if trainer.is_global_zero:
-        update_metrics(run_dir, metrics)
+        update_metrics(run_dir, metrics | sizes | _peak_memory())
         log.info(
             "test metrics: %s",
             {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")},
         )
         _after_training(cfg, run_dir, datamodule, trainer, model)  # compress, export, report
+        _save_backbone(cfg.model, run_dir, datamodule)  # model=pretrained: backbone/ for later runs
         print(f"run directory: {run_dir}")
     return float(best) if best is not None else None
 
@@ -143,6 +145,45 @@ def _fit_and_test(
         (results,) = trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
         metrics.update(results)
     return metrics, best
+
+
+def _model_sizes(net: Any) -> dict[str, int]:
+    """Parameters of the network in all, and those the optimizer trains."""
+    total = sum(p.numel() for p in net.parameters())
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    return {"model/trainable_params": trainable, "model/total_params": total}
+
+
+def _peak_memory() -> dict[str, float]:
+    """The process's peak resident memory so far (MiB), and the GPU's peak allocation."""
+    import resource
+    import sys
+
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    scale = 1 if sys.platform == "darwin" else 1024
+    peak = {"fit/peak_memory_mb": rss * scale / 2**20}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        peak["fit/peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
+
+
+def _save_backbone(model_cfg: DictConfig, run_dir: Path, datamodule: Any) -> None:
+    """A pretrained backbone's fine-tuned weights in the hub layout (``backbone/``)."""
+    if "backbone_config" not in model_cfg:  # not model=pretrained
+        return
+    from lightning_app import build
+    from lightning_app.models.pretrained.saving import save_backbone
+    from lightning_app.runs import find_checkpoint
+
+    rd = RunDir(run_dir)
+    if not (rd.best_ckpt.is_file() or rd.last_ckpt.is_file()):
+        return
+    loaded = build.load_model(find_checkpoint(run_dir))
+    if hasattr(loaded.model.net, "merge_adapters"):
+        state = datamodule.preprocessing_state()["tokenizer"]
+        log.info("backbone saved: %s", save_backbone(loaded.model.net, state, run_dir))
 
 
 def _resume_checkpoint(cfg: DictConfig) -> str | None:

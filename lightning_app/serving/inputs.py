@@ -21,9 +21,9 @@ class TextEncoder:
     """``texts -> token ids (n, max_len)`` with the fitted tokenizer."""
 
     def __init__(self, state: dict[str, Any]):
-        from lightning_app.data.text import Tokenizer
+        from lightning_app.data.text import tokenizer_from_state
 
-        self.tokenizer = Tokenizer.from_state(state)
+        self.tokenizer = tokenizer_from_state(state)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.tokenizer.encode(texts), dtype=np.int64)

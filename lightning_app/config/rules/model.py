@@ -13,6 +13,7 @@ BUILTIN_MODELS = {
     "lightning_app.models.cnn.CNN": "cnn",
     "lightning_app.models.rnn.RNN": "rnn",
     "lightning_app.models.transformer.Transformer": "transformer",
+    "lightning_app.models.pretrained.network.PretrainedEncoder": "pretrained",
 }
 
 
@@ -70,11 +71,38 @@ def _transformer_sizes(model: DictConfig) -> list[str]:
     return p
 
 
+def _pretrained_settings(model: DictConfig) -> list[str]:
+    p: list[str] = []
+    lora = model.lora
+    _check(p, lora.r >= 1, f"model.lora.r={lora.r}: must be >= 1")
+    _check(p, lora.alpha > 0, f"model.lora.alpha={lora.alpha}: must be > 0")
+    _check(p, 0.0 <= lora.dropout < 1.0, f"model.lora.dropout={lora.dropout}: must be in [0, 1)")
+    _check(
+        p,
+        0.0 <= model.head_dropout < 1.0,
+        f"model.head_dropout={model.head_dropout}: must be in [0, 1)",
+    )
+    if model.finetune == "lora":
+        _check(
+            p,
+            len(lora.target_modules) > 0,
+            "model.lora.target_modules is empty: name the backbone's linear layers to adapt "
+            "(e.g. [query, value] for BERT-like models)",
+        )
+    for key in ("backbone_lr", "head_lr"):
+        lr = model[key]
+        _check(p, lr is None or lr > 0, f"model.{key}={lr}: must be > 0 (or null: optimizer.lr)")
+    if model.finetune == "frozen" and model.backbone_lr is not None:
+        p.append("model.backbone_lr is set but model.finetune=frozen trains no backbone weight")
+    return p
+
+
 _SIZE_RULES = {
     "mlp": _mlp_sizes,
     "cnn": _cnn_sizes,
     "rnn": _rnn_sizes,
     "transformer": _transformer_sizes,
+    "pretrained": _pretrained_settings,
 }
 
 
@@ -126,6 +154,14 @@ def spec_problems(model_cfg: DictConfig, spec) -> list[str]:
             p,
             shape[1] % ps == 0 and shape[2] % ps == 0,
             f"model.patch_size={ps} must divide the image size {shape[1]}x{shape[2]}",
+        )
+    if name == "pretrained" and spec.input_kind == "tokens":
+        _check(
+            p,
+            spec.extra.get("tokenizer") == "pretrained",
+            "model=pretrained reads text with the model's own tokenizer: set "
+            "data.source.tokenizer.level=pretrained and data.source.tokenizer.pretrained to "
+            "model.pretrained (experiment=text_finetune does both)",
         )
     if name == "rnn":
         _check(

@@ -83,6 +83,9 @@ class OnError(str, Enum):
 class TokenLevel(str, Enum):
     word = "word"
     char = "char"
+    bpe = "bpe"  # subword levels: the tokenizers library, trained on the training split
+    wordpiece = "wordpiece"
+    pretrained = "pretrained"  # the fast tokenizer of the model named by `pretrained`
 
 
 class Side(str, Enum):
@@ -246,6 +249,8 @@ class TokenizerConf:
     lowercase: bool = True
     padding: Side = Side.pre
     truncation: Side = Side.post
+    pretrained: str | None = None  # level=pretrained: model directory, hub id or run directory
+    download: bool = False  # level=pretrained: fetch a hub id missing from the local cache
 
 
 @dataclass

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
 
 
 class Activation(str, Enum):
@@ -18,6 +21,17 @@ class Pool(str, Enum):
     max = "max"
     avg = "avg"
     none = "none"
+
+
+class Finetune(str, Enum):
+    full = "full"
+    frozen = "frozen"
+    lora = "lora"
+
+
+class Pooling(str, Enum):
+    cls = "cls"
+    mean = "mean"
 
 
 class Cell(str, Enum):
@@ -67,3 +81,26 @@ class TransformerConf:
     mlp_ratio: float = 2.0
     dropout: float = 0.1
     patch_size: int = 2
+
+
+@dataclass
+class LoraConf:
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+
+
+@dataclass
+class PretrainedConf:
+    _target_: str = "lightning_app.models.pretrained.network.PretrainedEncoder"
+    pretrained: str = MISSING
+    download: bool = False
+    finetune: Finetune = Finetune.full
+    lora: LoraConf = field(default_factory=LoraConf)
+    backbone_lr: float | None = None
+    head_lr: float | None = None
+    gradient_checkpointing: bool = False
+    pooling: Pooling = Pooling.cls
+    head_dropout: float = 0.1
+    backbone_config: dict[str, Any] | None = None

@@ -31,6 +31,8 @@ TOKENIZER_KEYS = (
     "lowercase",
     "padding",
     "truncation",
+    "pretrained",
+    "download",
 )
 
 
@@ -49,6 +51,12 @@ def _tokenizer_problems(tok: dict[str, Any]) -> list[str]:
         p.append(f"data.source.tokenizer.min_freq={tok['min_freq']}: must be >= 1")
     if tok.get("level", "word") not in LEVELS:
         p.append(f"data.source.tokenizer.level={tok['level']!r}: allowed {list(LEVELS)}")
+    if tok.get("level") == "pretrained" and not tok.get("pretrained"):
+        p.append(
+            "data.source.tokenizer.pretrained is empty: level=pretrained needs the model "
+            "directory or hub id whose tokenizer to use (experiment=text_finetune sets it to "
+            "model.pretrained)"
+        )
     for key in ("padding", "truncation"):
         if tok.get(key, "pre") not in SIDES:
             p.append(f"data.source.tokenizer.{key}={tok[key]!r}: allowed {list(SIDES)}")
@@ -120,6 +128,7 @@ class TextTableSource:
         require_columns(frame, [self.label_column], "data.source.label_column", self.path)
         if self.split_column:
             require_columns(frame, [self.split_column], "data.split.column", self.path)
+        _require_text(frame[self.text_column], self.text_column, self.path)
         texts = frame[self.text_column].to_numpy(dtype=object, na_value=None)
         texts = np.array(
             [t if t is None or isinstance(t, str) else str(t) for t in texts], dtype=object
@@ -147,3 +156,22 @@ class TextTableSource:
             target_name=self.label_column,
             tokenizer=self.tokenizer,
         )
+
+
+def _require_text(column: Any, name: str, path: str) -> None:
+    """A text column of numbers (a wrong column name, most often) is refused, not tokenized."""
+    values = column.dropna()
+    if len(values) and (column.dtype.kind in "iufb" or values.head(1000).map(_is_number).all()):
+        raise DataError(
+            f"data.source.text_column={name!r} holds numbers, not text, in {path} "
+            f"(e.g. {values.iloc[0]!r}): name the column with the text; for numeric features "
+            "use data=csv"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,45 @@
+"""The fine-tuned backbone of a run, saved in the Hugging Face layout (``RUN_DIR/backbone/``).
+
+A later run names the run directory as ``model.pretrained=RUN_DIR`` to start from these
+weights with a new head; ``transformers`` reads the folder as any hub model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lightning_app.models.pretrained.hub import BACKBONE_DIR
+
+
+def save_backbone(net: Any, tokenizer_state: dict[str, Any] | None, run_dir: Path) -> Path:
+    """Write ``net``'s backbone (adapters merged) and the run's tokenizer into ``backbone/``.
+
+    The folder is written beside the target and renamed into place: a crash leaves either the
+    previous folder or none.
+    """
+    from lightning_app.data.subword import SubwordTokenizer
+    from lightning_app.models.pretrained.network import quiet_transformers
+
+    net.merge_adapters()
+    target = Path(run_dir) / BACKBONE_DIR
+    staging = Path(tempfile.mkdtemp(prefix=".backbone-", dir=run_dir))
+    try:
+        with quiet_transformers():
+            net.backbone.save_pretrained(str(staging))
+        if tokenizer_state and tokenizer_state.get("level") == "pretrained":
+            tok = SubwordTokenizer.from_state(tokenizer_state)
+            tok.save(staging)
+            pad = tok._tok.id_to_token(tok.pad_id)
+            (staging / "tokenizer_config.json").write_text(
+                json.dumps({"pad_token": pad, "model_max_length": tok.max_len}, indent=2)
+            )
+        if target.exists():
+            shutil.rmtree(target)
+        staging.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,69 @@
+"""Tiny pretrained models built on the spot (tests never download): hub layout in a folder."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+POSITIVE = ["good", "great", "lovely", "excellent", "fine", "superb", "happy", "nice"]
+NEGATIVE = ["bad", "awful", "poor", "terrible", "sad", "boring", "ugly", "worst"]
+FILLER = ["the", "film", "was", "a", "plot", "actors", "and", "very", "story", "quite", "it"]
+
+
+def review(rng: random.Random, label: int) -> str:
+    """A short text whose label is which word list its sentiment words come from."""
+    words = POSITIVE if label else NEGATIVE
+    parts = rng.sample(FILLER, 4) + rng.sample(words, 2)
+    rng.shuffle(parts)
+    return " ".join(parts)
+
+
+def write_reviews(path: Path, rows: int = 160, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["review", "sentiment", "stars"])
+        for i in range(rows):
+            label = i % 2
+            out.writerow([review(rng, label), "pos" if label else "neg", 3 + label])
+    return path
+
+
+def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2) -> Path:
+    """A BERT-like encoder with random weights and a WordPiece tokenizer trained here."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    corpus = [" ".join(POSITIVE + NEGATIVE + FILLER)] * 5 + ["unrelated words for the vocab"]
+    tok.train_from_iterator(
+        corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
+    )
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(str(directory))
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(str(directory))
+    return directory
