@@ -232,7 +232,7 @@ def test_user_model_config_outside_the_project(tmp_path):
 def test_stage_help_lists_groups_and_marks_choices(lapp_main):
     out = lapp_main(["train", "model=cnn", "--help"])
     assert out.returncode == 0, out.stderr
-    assert "  model: cnn*, mlp, rnn, transformer" in out.stdout
+    assert "  model: cnn*, mlp, pretrained, rnn, transformer" in out.stdout
     assert "schema/" not in out.stdout
     assert "lightning_app.models.cnn.CNN" in out.stdout
     bad = lapp_main(["train", "model=nope", "--help"])

@@ -13,13 +13,20 @@ BUILTIN_MODELS = {
     "lightning_app.models.cnn.CNN": "cnn",
     "lightning_app.models.rnn.RNN": "rnn",
     "lightning_app.models.transformer.Transformer": "transformer",
-    "lightning_app.models.pretrained.network.PretrainedEncoder": "pretrained",
+    "lightning_app.models.pretrained.network.Pretrained": "pretrained",
 }
 
 
 def model_config_problems(model: DictConfig) -> list[str]:
     """Rules that need only the ``model`` node: answered before the data loads."""
-    p: list[str] = []
+    from omegaconf import OmegaConf
+
+    p = [
+        f"model.{k} is required: set it on the command line (model.{k}=...)"
+        for k in sorted(OmegaConf.missing_keys(model))
+    ]
+    if p:
+        return p
     dropout = model.get("dropout") if "_target_" in model else None
     if dropout is not None:
         _check(p, 0.0 <= dropout < 1.0, f"model.dropout={dropout}: must be in [0, 1)")

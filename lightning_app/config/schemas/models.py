@@ -93,7 +93,7 @@ class LoraConf:
 
 @dataclass
 class PretrainedConf:
-    _target_: str = "lightning_app.models.pretrained.network.PretrainedEncoder"
+    _target_: str = "lightning_app.models.pretrained.network.Pretrained"
     pretrained: str = MISSING
     download: bool = False
     finetune: Finetune = Finetune.full

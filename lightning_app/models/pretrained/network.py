@@ -1,6 +1,6 @@
 """A pretrained Hugging Face encoder with a new head from the DataSpec (classes or regression).
 
-``model=pretrained`` builds :class:`PretrainedEncoder`: the backbone (``AutoModel``, no task
+``model=pretrained`` builds :class:`Pretrained`: the backbone (``AutoModel``, no task
 head) loaded from ``model.pretrained`` (see :mod:`~lightning_app.models.pretrained.hub`), a
 pooled representation (the first token, or the mean over real tokens / frames), dropout and one
 linear layer. The text input is the token ids the data stage made with the model's own
@@ -88,7 +88,7 @@ def hidden_size(config: Any) -> int:
     return int(sizes[-1]) if sizes else int(config.hidden_size)
 
 
-class PretrainedEncoder(nn.Module):
+class Pretrained(nn.Module):
     """Backbone -> pooled features -> dropout -> linear head.
 
     Args:

@@ -30,8 +30,9 @@ def write_reviews(path: Path, rows: int = 160, seed: int = 0) -> Path:
     return path
 
 
-def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2) -> Path:
+def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """A BERT-like encoder with random weights and a WordPiece tokenizer trained here."""
+    import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -65,5 +66,6 @@ def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2) -> Path:
         intermediate_size=2 * hidden,
         max_position_embeddings=64,
     )
+    torch.manual_seed(seed)  # the same random "pretrained" weights in every session
     BertModel(config).save_pretrained(str(directory))
     return directory

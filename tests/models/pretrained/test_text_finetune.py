@@ -1,0 +1,196 @@
+"""experiment=text_finetune end to end: train, export (length axis, int8), predict raw text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, majority_bound
+
+QUICK = [
+    "data.source.text_column=review",
+    "data.source.label_column=sentiment",
+    "data.source.tokenizer.max_len=16",
+    "optimizer.lr=1e-3",
+    "trainer.max_epochs=4",
+    "logger=none",
+    "callbacks=none",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "deployment.exporter=legacy",
+    "deployment.benchmark.warmup=1",
+    "deployment.benchmark.iterations=5",
+    "deployment.benchmark.throughput_iterations=1",
+]
+
+
+def _args(tiny_bert, reviews, *extra: str) -> list[str]:
+    return [
+        "experiment=text_finetune",
+        f"model.pretrained={tiny_bert}",
+        f"data.source.path={reviews}",
+        *QUICK,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, tiny_bert, reviews):
+    """One LoRA fine-tuning run, shared by the checks below."""
+    import os
+
+    from tests.conftest import compose
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from lightning_app.recipes.train import train
+
+    run_dir = tmp_path_factory.mktemp("lora") / "run"
+    overrides = _args(
+        tiny_bert,
+        reviews,
+        "model.finetune=lora",
+        "model.lora.r=4",
+        "model.pooling=mean",  # a random backbone's first token says little; the mean does
+        "optimizer.lr=1e-2",
+        "model.head_lr=5e-2",
+        "trainer.max_epochs=6",
+    )
+    cfg = compose("train", [*overrides, f"paths.run_dir={run_dir}"])
+    train(cfg)
+    return run_dir
+
+
+def test_lora_fine_tuning_learns_and_records_its_sizes(lora_run):
+    metrics = json.loads((lora_run / "metrics.json").read_text())
+    assert metrics["test/acc"] > majority_bound(lora_run)
+    assert 0 < metrics["model/trainable_params"] < metrics["model/total_params"] / 4
+    assert metrics["fit/peak_memory_mb"] > 0
+    assert metrics["deploy/int8/size_bytes"] < metrics["deploy/fp32/size_bytes"]
+    assert metrics["deploy/int8/agreement_vs_base"] >= 0.9
+
+
+def test_the_artifact_takes_any_length_and_matches_torch_on_raw_text(lora_run):
+    from lightning_app import build
+    from lightning_app.serving.inputs import build_parser
+    from lightning_app.serving.served_model import OnnxModel
+
+    model = OnnxModel(lora_run / "model.onnx")
+    assert model.session.get_inputs()[0].shape == ["batch", "length"]
+    texts = ["great lovely film", "an awful boring plot", "the actors were superb and nice"]
+    ids = build_parser(model).parse(texts)
+    state = json.loads((lora_run / "preprocessing.json").read_text())["tokenizer"]
+    assert ids.shape == (3, state["max_len"]) and state["level"] == "pretrained"
+    loaded = build.load_model(lora_run / "checkpoints" / "best.ckpt")  # adapters merged
+    import torch
+
+    with torch.no_grad():
+        expected = loaded.model(torch.as_tensor(ids)).softmax(-1).numpy()
+    assert np.abs(model.run(ids)["probs"] - expected).max() < 1e-4
+    longest = int((ids != state["pad_id"]).sum(1).max())
+    assert longest < ids.shape[1]
+    short = ids[:, :longest]  # the padding dropped: the same answers
+    assert np.abs(model.run(short)["probs"] - expected).max() < 1e-4
+
+
+def test_the_server_side_imports_the_tokenizer_library_only(lora_run):
+    code = (
+        "import sys\n"
+        "from lightning_app.serving.served_model import OnnxModel\n"
+        "from lightning_app.serving.inputs import build_parser\n"
+        f"m = OnnxModel({str(lora_run / 'model.int8.onnx')!r})\n"
+        "x = build_parser(m).parse(['great film', 'awful plot'])\n"
+        "assert m.run(x)['probs'].shape == (2, 2)\n"
+        "print(sorted(k for k in ('torch', 'transformers', 'peft', 'pytorch_lightning', "
+        "'tokenizers') if k in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['tokenizers']"
+
+
+def test_the_run_directory_is_a_pretrained_model_for_the_next_run(lora_run):
+    from safetensors.numpy import load_file
+
+    from lightning_app.models.pretrained.hub import resolve_pretrained
+
+    backbone = resolve_pretrained(str(lora_run))
+    assert backbone == lora_run / "backbone"
+    weights = load_file(backbone / "model.safetensors")
+    assert weights and not any("lora" in k for k in weights)  # adapters merged into the weights
+    assert (backbone / "tokenizer.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_new_run_starts_from_an_earlier_run_with_a_new_head(lora_run, train_in_process, reviews):
+    run_dir, _ = train_in_process(
+        [
+            "experiment=text_finetune",
+            f"model.pretrained={lora_run}",
+            f"data.source.path={reviews}",
+            *QUICK,
+            "data.source.label_column=stars",
+            "data.source.task=regression",
+            "compression=none",
+        ],
+        tiny=False,
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    spec = json.loads((run_dir / "preprocessing.json").read_text())["spec"]
+    assert spec["task"] == "regression" and "test/mse" in metrics
+
+
+BAD = {
+    "text column of numbers": (["data.source.text_column=stars"], "holds numbers, not text"),
+    "no config.json": ("config.json", "has no config.json"),
+    "no tokenizer": ("tokenizer.json", "no tokenizer in"),
+    "image processor": ("image", "holds an image processor"),
+    "weights not matching": ("weights", "do not match its config.json"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_inputs_are_named_before_training_starts(case, lapp_main, tiny_bert, reviews, tmp_path):
+    change, message = BAD[case]
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    extra: list[str] = change if isinstance(change, list) else []
+    if change in ("config.json", "tokenizer.json"):
+        (model / change).unlink()
+    elif change == "image":
+        (model / "tokenizer.json").unlink()
+        (model / "preprocessor_config.json").write_text(
+            '{"image_processor_type": "ViTImageProcessor"}'
+        )
+    elif change == "weights":
+        config = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps(config | {"num_hidden_layers": 3}))
+    out = lapp_main(["train", *_args(model, reviews, *extra)])
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("outputs/**/checkpoints/*.ckpt"))
+
+
+def test_entry_points_do_not_import_the_pretrained_libraries():
+    code = (
+        "import sys\n"
+        "from lightning_app import cli\n"
+        "for args in (['--help'], ['train', 'experiment=text_finetune', 'model.pretrained=x', "
+        "'data.source.path=y', '--cfg', 'job']):\n"
+        "    try:\n"
+        "        cli.main(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('LOADED', sorted(k for k in ('transformers', 'peft', 'tokenizers', "
+        "'huggingface_hub', 'safetensors') if k in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert "model:" in out.stdout and "LOADED []" in out.stdout, out.stdout[-1500:] + out.stderr
