@@ -42,12 +42,8 @@ def _args(tiny_bert, reviews, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory, tiny_bert, reviews):
     """One LoRA fine-tuning run, shared by the checks below."""
-    import os
-
-    from tests.conftest import compose
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
     from lightning_app.recipes.train import train
+    from tests.conftest import compose
 
     run_dir = tmp_path_factory.mktemp("lora") / "run"
     overrides = _args(
@@ -61,7 +57,10 @@ def lora_run(tmp_path_factory, tiny_bert, reviews):
         "trainer.max_epochs=6",
     )
     cfg = compose("train", [*overrides, f"paths.run_dir={run_dir}"])
-    train(cfg)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("HF_HUB_CACHE", str(run_dir.parent / "hf-cache"))
+        train(cfg)
     return run_dir
 
 
