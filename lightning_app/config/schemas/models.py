@@ -104,3 +104,4 @@ class PretrainedConf:
     pooling: Pooling = Pooling.cls
     head_dropout: float = 0.1
     backbone_config: dict[str, Any] | None = None
+    image_processor: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from torch import nn
 
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
-from lightning_app.models.pretrained import tuning
+from lightning_app.models.pretrained import images, tuning
 from lightning_app.models.pretrained.hub import read_config, resolve_pretrained
 
 POOLINGS = ("cls", "mean")
@@ -104,6 +104,8 @@ class Pretrained(nn.Module):
         head_dropout: dropout before the head.
         backbone_config: the backbone's ``config.json``; set by the run itself in checkpoints,
             so a trained model is rebuilt without the original directory.
+        image_processor: the image processor's normalization and size (image input); read
+            from the directory, kept in checkpoints like ``backbone_config``.
     """
 
     dynamic_length = True  # any sequence length up to the position table: exported as an axis
@@ -121,18 +123,33 @@ class Pretrained(nn.Module):
         pooling: str = "cls",
         head_dropout: float = 0.1,
         backbone_config: dict[str, Any] | None = None,
+        image_processor: dict[str, Any] | None = None,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError(f"model.pooling={pooling!r}: allowed {list(POOLINGS)}")
+        if spec.input_kind not in ("tokens", "image"):
+            raise ConfigError(
+                f"model=pretrained reads text (token ids) or images; the data gives "
+                f"{spec.input_kind} input"
+            )
         if backbone_config is None:
             directory = resolve_pretrained(pretrained, download)
+            if spec.input_kind == "image":  # before the weights load: a wrong model fails fast
+                image_processor = images.image_settings(directory)
             backbone = load_backbone(directory)
         else:  # rebuilt from a checkpoint, which holds the weights
             backbone = backbone_from_config(backbone_config)
         self.kind, self.pooling = spec.input_kind, pooling
         self.pad_id = int(spec.extra.get("pad_id", 0))
         _check_fits(spec, backbone.config)
+        self.image_processor = image_processor
+        if self.kind == "image":
+            images.check_image_fits(image_processor, spec.input_shape, backbone.config)
+            shape = (1, -1, 1, 1)
+            mean, std = image_processor["mean"], image_processor["std"]
+            self.register_buffer("pixel_mean", torch.tensor(mean).reshape(shape), persistent=False)
+            self.register_buffer("pixel_std", torch.tensor(std).reshape(shape), persistent=False)
         self.backbone_config = backbone.config.to_dict()
         if gradient_checkpointing:
             backbone.gradient_checkpointing_enable(
@@ -147,7 +164,7 @@ class Pretrained(nn.Module):
 
     def rebuild_config(self) -> dict[str, Any]:
         """Config keys that rebuild this network from a checkpoint alone."""
-        return {"backbone_config": self.backbone_config}
+        return {"backbone_config": self.backbone_config, "image_processor": self.image_processor}
 
     def param_groups(self) -> list[dict[str, Any]]:
         """Trainable parameters in two groups: backbone and head, with their own rates."""
@@ -166,8 +183,9 @@ class Pretrained(nn.Module):
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
             else:
                 pooled = hidden[:, 0]
-        else:
-            out = self.backbone(x)
+        else:  # raw pixels in: the image processor's rescaling and normalization first
+            pixels = (x * self.image_processor["rescale"] - self.pixel_mean) / self.pixel_std
+            out = self.backbone(pixel_values=pixels)
             hidden = out.last_hidden_state
             pooled = (
                 out.pooler_output

@@ -24,3 +24,17 @@ def tiny_bert(tmp_path_factory):
 def reviews(tmp_path_factory):
     folder = shared_dir(tmp_path_factory, "reviews", lambda d: write_reviews(d / "reviews.csv"))
     return folder / "reviews.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    from tests.models.pretrained.helpers import build_tiny_vit
+
+    return shared_dir(tmp_path_factory, "tiny-vit", build_tiny_vit)
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    from tests.data.conftest import write_image_folder
+
+    return shared_dir(tmp_path_factory, "images", lambda d: write_image_folder(d, per_class=20))

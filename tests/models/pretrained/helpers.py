@@ -69,3 +69,27 @@ def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2, seed: in
     torch.manual_seed(seed)  # the same random "pretrained" weights in every session
     BertModel(config).save_pretrained(str(directory))
     return directory
+
+
+def build_tiny_vit(directory: Path, size: int = 16, seed: int = 0) -> Path:
+    """A ViT-like image encoder with random weights and its image processor."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config = ViTConfig(
+        image_size=size,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    torch.manual_seed(seed)
+    ViTModel(config).save_pretrained(str(directory))
+    processor = ViTImageProcessor(
+        size={"height": size, "width": size}, image_mean=[0.5] * 3, image_std=[0.25] * 3
+    )
+    processor.save_pretrained(str(directory))
+    return directory
