@@ -1,0 +1,334 @@
+"""Pretrained encoders: fine-tuning overhead, memory of LoRA and checkpointing, int8 ONNX.
+
+A BERT-base-shaped encoder (``BertConfig()``: 12 layers, width 768, ~110M parameters) with
+random weights, built here (nothing is downloaded), sequence length 128:
+
+1. Fine-tuning step time of ``model=pretrained`` inside the LightningModule and Trainer,
+   against a plain transformers + PyTorch loop on the same model, batch and optimizer
+   (rounds alternate between the two; medians).
+2. Training memory (peak RSS during two training steps above the RSS after building the model
+   and optimizer, each configuration in its own process; Linux ``/proc`` peak reset): LoRA against full fine-tuning, and gradient
+   checkpointing against none.
+3. The exported ONNX: int8 (dynamic quantization) against fp32 size, batch-1 latency against
+   torch eager, and argmax agreement of int8 with fp32 on the model after a few training
+   steps on a synthetic two-class task.
+
+    python benchmarks/bench_pretrained.py [--size base|small] [--batch 8] [--rounds 3]
+
+Prints ratios; asserts nothing. Timings depend on what else the machine runs (the load
+average is printed with them). ``--size small`` runs a 4-layer, width-256 model in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SIZES = {
+    "base": {},  # BertConfig's defaults: bert-base
+    "small": {
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+    },
+}
+SEQ = 128
+LORA = {"r": 8, "alpha": 16.0, "dropout": 0.0, "target_modules": ["query", "value"]}
+
+
+def build_model_dir(directory: Path, size: str) -> Path:
+    """A random-weight BERT of the chosen size with a small WordPiece tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(
+        ["good bad film plot actors story great awful"] * 4,
+        trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]"
+    ).save_pretrained(str(directory))
+    torch.manual_seed(0)
+    BertModel(BertConfig(**SIZES[size])).save_pretrained(str(directory))
+    return directory
+
+
+def _spec():
+    from lightning_app.data.spec import DataSpec
+
+    return DataSpec(
+        task="classification",
+        input_shape=(SEQ,),
+        num_outputs=2,
+        input_kind="tokens",
+        vocab_size=300,
+        extra={"pad_id": 0, "tokenizer": "pretrained"},
+    )
+
+
+def _batch(batch: int, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(5, 300, (batch, SEQ), generator=g)
+    y = (x[:, 1] % 2).long()  # a learnable rule: the first word's parity
+    return x, y
+
+
+# -- 1. step time -------------------------------------------------------------------------------
+def _framework_steps(model_dir: Path, batch: int, steps: int) -> list[float]:
+    """Seconds per training step of model=pretrained in LitModel + Trainer."""
+    import pytorch_lightning as pl
+    import torch
+
+    from lightning_app.models.module import LitModel
+    from lightning_app.models.pretrained.network import Pretrained
+
+    class Timer(pl.Callback):
+        def __init__(self):
+            self.times: list[float] = []
+
+        def on_train_batch_start(self, *args):
+            self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, *args):
+            self.times.append(time.perf_counter() - self.t0)
+
+    net = Pretrained(_spec(), str(model_dir), head_dropout=0.0)
+    lit = LitModel(
+        net=net,
+        transform=torch.nn.Identity(),
+        task="classification",
+        num_outputs=2,
+        optimizer=lambda p: torch.optim.AdamW(p, lr=2e-5),
+        scheduler={"name": "none"},
+        monitor="val/loss",
+    )
+    x, y = _batch(batch)
+    data = torch.utils.data.DataLoader(
+        list(zip(x.repeat(steps + 1, 1), y.repeat(steps + 1), strict=True)), batch_size=batch
+    )
+    timer = Timer()
+    trainer = pl.Trainer(
+        max_steps=steps + 1,
+        logger=False,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    trainer.fit(lit, train_dataloaders=data)
+    return timer.times[1:]  # the first step pays for lazy setup
+
+
+def _plain_steps(model_dir: Path, batch: int, steps: int) -> list[float]:
+    """Seconds per step of the same model in a hand-written transformers + PyTorch loop."""
+    import torch
+    from transformers import AutoModel
+
+    backbone = AutoModel.from_pretrained(str(model_dir)).train()
+    head = torch.nn.Linear(backbone.config.hidden_size, 2)
+    params = list(backbone.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=2e-5)
+    x, y = _batch(batch)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        mask = (x != 0).long()
+        logits = head(backbone(input_ids=x, attention_mask=mask).last_hidden_state[:, 0])
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return times[1:]
+
+
+# -- 2. memory (one process per configuration) ----------------------------------------------------
+def _memory_child(model_dir: str, batch: int, finetune: str, checkpointing: bool) -> None:
+    import torch
+
+    from lightning_app.models.pretrained.network import Pretrained
+
+    torch.set_num_threads(1)
+    net = Pretrained(
+        _spec(),
+        model_dir,
+        finetune=finetune,
+        lora=LORA,
+        gradient_checkpointing=checkpointing,
+    ).train()
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+    x, y = _batch(batch)
+    import gc
+
+    gc.collect()
+    base = _rss_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as fh:  # resets the peak (VmHWM) to the current RSS
+        fh.write("5")
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(json.dumps({"train_mb": _rss_mb("VmHWM") - base}))
+
+
+def _rss_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory(model_dir: Path, batch: int, finetune: str, checkpointing: bool) -> float:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from benchmarks.bench_pretrained import _memory_child;"
+        "_memory_child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == '1')"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(ROOT),
+            str(model_dir),
+            str(batch),
+            finetune,
+            str(int(checkpointing)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["train_mb"]
+
+
+# -- 3. ONNX fp32 / int8 ----------------------------------------------------------------------
+def _onnx(model_dir: Path, work: Path, train_steps: int) -> dict[str, float]:
+    import numpy as np
+    import torch
+
+    from lightning_app.compression.quantization import quantize
+    from lightning_app.export.onnx_export import export_onnx
+    from lightning_app.export.sessions import open_session
+
+    torch.manual_seed(0)
+    net = trained_model(model_dir, train_steps)
+    spec = _spec()
+    fp32, int8 = work / "model.onnx", work / "model.int8.onnx"
+    export_onnx(net, spec, fp32, exporter="dynamo", example=_batch(2)[0])
+    quantize(fp32, int8, "dynamic", per_channel=True)
+    x = torch.cat([_batch(64, seed=s)[0] for s in range(4)])
+    sessions = {p.name: open_session(p, threads=1) for p in (fp32, int8)}
+    outs = {n: s.run(None, {"input": x.numpy()})[0] for n, s in sessions.items()}
+    agree = float(np.mean(outs["model.onnx"].argmax(-1) == outs["model.int8.onnx"].argmax(-1)))
+    one = x[:1]
+
+    def lat(fn, n=20):
+        fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    net.eval()
+    with torch.inference_mode():
+        eager = lat(lambda: net(one))
+    return {
+        "size_int8_vs_fp32": int8.stat().st_size / fp32.stat().st_size,
+        "latency_int8_vs_eager": lat(
+            lambda: sessions["model.int8.onnx"].run(None, {"input": one.numpy()})
+        )
+        / eager,
+        "latency_fp32_vs_eager": lat(
+            lambda: sessions["model.onnx"].run(None, {"input": one.numpy()})
+        )
+        / eager,
+        "agreement_int8_fp32": agree,
+    }
+
+
+def trained_model(model_dir: Path, steps: int):
+    """model=pretrained after ``steps`` AdamW steps on the synthetic task (not a real fine-tune)."""
+    import torch
+
+    from lightning_app.models.pretrained.network import Pretrained
+
+    net = Pretrained(_spec(), str(model_dir), head_dropout=0.0).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=5e-5)
+    for s in range(steps):
+        x, y = _batch(8, seed=100 + s)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(SIZES), default="base")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(
+        f"load average before: {os.getloadavg()}; size={args.size}, batch={args.batch}, seq={SEQ}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_model_dir(Path(tmp) / "bert", args.size)
+        ours, plain = [], []
+        for _ in range(args.rounds):  # alternate A/B so load changes hit both
+            ours += _framework_steps(model_dir, args.batch, args.steps)
+            plain += _plain_steps(model_dir, args.batch, args.steps)
+        print(
+            f"\n1. step time: model=pretrained {statistics.median(ours):.3f}s, plain loop "
+            f"{statistics.median(plain):.3f}s -> ratio {statistics.median(ours) / statistics.median(plain):.3f}x"
+        )
+        full = _memory(model_dir, args.batch, "full", False)
+        lora = _memory(model_dir, args.batch, "lora", False)
+        ckpt = _memory(model_dir, args.batch, "full", True)
+        print(
+            f"2. training memory: full {full:.0f} MiB, lora {lora:.0f} MiB -> {lora / full:.2f}x; "
+            f"checkpointing {ckpt:.0f} MiB -> {ckpt / full:.2f}x"
+        )
+        onnx = _onnx(model_dir, Path(tmp), train_steps=5)
+        print(
+            "3. onnx: int8/fp32 size {size_int8_vs_fp32:.2f}x; batch-1 latency int8/eager "
+            "{latency_int8_vs_eager:.2f}x, fp32/eager {latency_fp32_vs_eager:.2f}x; argmax "
+            "agreement int8 vs fp32 {agreement_int8_fp32:.3f}".format(**onnx)
+        )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
