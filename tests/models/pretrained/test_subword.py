@@ -63,3 +63,31 @@ def test_a_folder_without_any_tokenizer_names_the_files_expected(tiny_bert, tmp_
     (folder / "tokenizer.json").unlink()
     with pytest.raises(DataError, match=r"no tokenizer in .*expected tokenizer.json"):
         SubwordTokenizer.from_pretrained(folder, 8, "post", "post", key="k")
+
+
+def test_a_model_trained_from_scratch_reads_bpe_ids(train_in_process, reviews):
+    """tokenizer.level=bpe through the whole data stage, with the rnn: spec and state agree."""
+    run_dir, _ = train_in_process(
+        [
+            "data=text_csv",
+            "model=rnn",
+            "preprocessing=none",
+            f"data.source.path={reviews}",
+            "data.source.text_column=review",
+            "data.source.label_column=sentiment",
+            "data.source.tokenizer.level=bpe",
+            "data.source.tokenizer.vocab_size=80",
+            "data.source.tokenizer.max_len=12",
+            "trainer.max_epochs=2",
+            "logger=none",
+            "callbacks=none",
+            "trainer.enable_progress_bar=false",
+            "deployment=none",
+        ],
+        tiny=False,
+    )
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    tok = tokenizer_from_state(state["tokenizer"])
+    assert state["tokenizer"]["level"] == "bpe" and state["spec"]["vocab_size"] == tok.vocab_size
+    assert tok.vocab_size <= 80 and state["spec"]["input_shape"] == [12]
+    assert "test/acc" in json.loads((run_dir / "metrics.json").read_text())  # trained, tested
