@@ -1,6 +1,6 @@
-"""A pretrained image model's own preprocessing, read from its ``preprocessor_config.json``.
+"""A pretrained image or audio model's input, checked against what the data stage makes.
 
-The data stage reads images at the processor's size (``data.source.size``) as uint8 pixels;
+Images: the processor's own preprocessing, read from its ``preprocessor_config.json``. The data stage reads images at the processor's size (``data.source.size``) as uint8 pixels;
 the network rescales and normalizes them with the processor's mean and std as its first
 operation, so the exported ONNX graph takes raw pixels, as every image artifact does.
 """
@@ -77,5 +77,40 @@ def check_image_fits(settings: dict[str, Any], shape: tuple[int, ...], config: A
             f"the image processor normalizes {len(settings['mean'])} channels, the images have "
             f"{shape[0]}"
         )
+    if problems:
+        raise ConfigError(problems)
+
+
+def check_frames_fit(shape: tuple[int, ...], config: Any) -> None:
+    """Spectrogram frames ``(frames, bands)`` match a spectrogram transformer's input.
+
+    Audio runs feed the data stage's log-mel features (``layout: sequence``); a backbone that
+    takes raw waveforms (wav2vec2-like) or no audio at all is named.
+    """
+    bands = getattr(config, "num_mel_bins", None)
+    frames = getattr(config, "max_length", None)
+    if not bands:
+        raise ConfigError(
+            f"model.pretrained: a {config.model_type} backbone takes no spectrogram frames "
+            "(its config has no num_mel_bins): audio runs fine-tune spectrogram transformers "
+            "(AST-like) on the data stage's log-mel features; models of raw waveforms "
+            "(wav2vec2-like) are not supported yet"
+        )
+    problems = []
+    if len(shape) != 2:
+        problems.append(
+            f"the audio features have shape {list(shape)}: set data.source.layout=sequence"
+        )
+    else:
+        if shape[1] != bands:
+            problems.append(
+                f"data.source.features.n_mels={shape[1]}: the backbone takes {bands} mel bands; "
+                f"set data.source.features.n_mels={bands} (and features.kind=log_mel)"
+            )
+        if frames and shape[0] != frames:
+            problems.append(
+                f"the clips give {shape[0]} frames, the backbone takes {frames}: set "
+                "data.source.duration (frames = duration / hop) or data.source.features.hop_ms"
+            )
     if problems:
         raise ConfigError(problems)

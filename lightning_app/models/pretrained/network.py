@@ -128,10 +128,10 @@ class Pretrained(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError(f"model.pooling={pooling!r}: allowed {list(POOLINGS)}")
-        if spec.input_kind not in ("tokens", "image"):
+        if spec.input_kind not in ("tokens", "image", "sequence"):
             raise ConfigError(
-                f"model=pretrained reads text (token ids) or images; the data gives "
-                f"{spec.input_kind} input"
+                "model=pretrained reads text (token ids), images or spectrogram frames; the "
+                f"data gives {spec.input_kind} input"
             )
         if backbone_config is None:
             directory = resolve_pretrained(pretrained, download)
@@ -183,9 +183,12 @@ class Pretrained(nn.Module):
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
             else:
                 pooled = hidden[:, 0]
-        else:  # raw pixels in: the image processor's rescaling and normalization first
-            pixels = (x * self.image_processor["rescale"] - self.pixel_mean) / self.pixel_std
-            out = self.backbone(pixel_values=pixels)
+        else:
+            if self.kind == "image":  # raw pixels: the processor's rescaling and normalization
+                pixels = (x * self.image_processor["rescale"] - self.pixel_mean) / self.pixel_std
+                out = self.backbone(pixel_values=pixels)
+            else:  # (frames, mel bands) of the data stage's features
+                out = self.backbone(input_values=x)
             hidden = out.last_hidden_state
             pooled = (
                 out.pooler_output
@@ -197,7 +200,10 @@ class Pretrained(nn.Module):
 
 
 def _check_fits(spec: DataSpec, config: Any) -> None:
-    """The data's sequence length and vocabulary fit the backbone's tables."""
+    """The data's sequence length and vocabulary (or frames and bands) fit the backbone."""
+    if spec.input_kind == "sequence":
+        images.check_frames_fit(spec.input_shape, config)
+        return
     if spec.input_kind != "tokens":
         return
     problems = []

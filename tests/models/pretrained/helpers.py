@@ -93,3 +93,23 @@ def build_tiny_vit(directory: Path, size: int = 16, seed: int = 0) -> Path:
     )
     processor.save_pretrained(str(directory))
     return directory
+
+
+def build_tiny_ast(directory: Path, frames: int = 51, bands: int = 16, seed: int = 0) -> Path:
+    """An AST-like spectrogram transformer with random weights (input: frames x mel bands)."""
+    import torch
+    from transformers import ASTConfig, ASTModel
+
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=bands,
+        max_length=frames,
+        frequency_stride=4,
+        time_stride=4,
+    )
+    torch.manual_seed(seed)
+    ASTModel(config).save_pretrained(str(directory))
+    return directory
