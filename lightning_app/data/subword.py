@@ -81,6 +81,10 @@ class SubwordTokenizer:
         )
 
     @property
+    def pad_token(self) -> str:
+        return self._tok.id_to_token(self.pad_id)
+
+    @property
     def vocab_size(self) -> int:
         """Ids in all, special and added tokens included (the embedding table size)."""
         return self._tok.get_vocab_size(with_added_tokens=True)

@@ -111,9 +111,14 @@ def _datamodule(loaded: Any, datamodule: Any) -> Any:
     to still match the data the model was trained on."""
     from lightning_app.build import run_datamodule
     from lightning_app.errors import ExportError
+    from lightning_app.runs import PREPROCESSING_FILE, read_json
 
     if datamodule is None:
-        datamodule = run_datamodule(loaded.hparams)
+        # The run's fitted preprocessing, reused: a pretrained model's tokenizer is then the
+        # one trained with, even when the model's folder is gone.
+        fitted_file = loaded.ckpt_path.resolve().parent.parent / PREPROCESSING_FILE
+        fitted = read_json(fitted_file) if fitted_file.is_file() else None
+        datamodule = run_datamodule(loaded.hparams, fitted=fitted)
     spec = datamodule.prepare()
     for key in ("input_shape", "num_outputs", "task", "input_kind"):
         if getattr(spec, key) != getattr(loaded.spec, key):

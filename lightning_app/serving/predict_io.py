@@ -74,6 +74,8 @@ class InputParser(ArrayInstances, NamedInstances, TokenInstances):
         self.size = math.prod(self.shape)
         self.feature_names = tuple(spec.get("feature_names") or ())
         self.vocab_size = spec.get("vocab_size")
+        # token-id instances are padded with the tokenizer's padding id (a pretrained model's own)
+        self.pad_id = int((spec.get("extra") or {}).get("pad_id", 0))
         self.allow_missing = self.dtype.kind == "f" and missing_allowed(info.preprocessing)
         self.text_encoder, self.frame_encoder = text_encoder, frame_encoder
         self._index = {name: i for i, name in enumerate(self.feature_names)}

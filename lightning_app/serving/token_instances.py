@@ -1,7 +1,7 @@
 """Text instances: strings through the model's text encoder, or lists of token ids.
 
 :class:`TokenInstances` is a part of :class:`~lightning_app.serving.predict_io.InputParser`;
-it relies on the parser's ``shape``, ``dtype``, ``vocab_size``, ``text_encoder`` and
+it relies on the parser's ``shape``, ``dtype``, ``vocab_size``, ``pad_id``, ``text_encoder`` and
 ``_bad()``. Import cost: numpy only.
 """
 
@@ -22,7 +22,7 @@ class TokenInstances:
 
     def _token_ids(self, instances: list) -> np.ndarray:
         max_len = self.shape[0]
-        out = np.zeros((len(instances), max_len), dtype=np.int64)
+        out = np.full((len(instances), max_len), self.pad_id, dtype=np.int64)
         for i, inst in enumerate(instances):
             if not isinstance(inst, list) or any(
                 isinstance(v, bool) or not isinstance(v, int) for v in inst

@@ -40,6 +40,13 @@ def training_problems(cfg: DictConfig) -> list[str]:
         f"trainer.max_steps >= 1 (trainer.max_steps={t.get('max_steps')})",
     )
     p += trainer_problems(t, prune=cfg.compression.prune.enabled)
+    mixed = "mixed" in str(t.precision) or str(t.precision) in ("16", "bf16")
+    if mixed and t.gradient_clip_val and cfg.optimizer.get("fused"):
+        p.append(
+            f"trainer.precision={t.precision} with trainer.gradient_clip_val="
+            f"{t.gradient_clip_val}: Lightning cannot clip the gradients of a fused optimizer "
+            "under mixed precision; set optimizer.fused=false (or trainer.gradient_clip_val=null)"
+        )
     p += scheduler_problems(cfg.scheduler)
     _check(
         p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null"

@@ -33,9 +33,8 @@ def save_backbone(net: Any, tokenizer_state: dict[str, Any] | None, run_dir: Pat
         if tokenizer_state and tokenizer_state.get("level") == "pretrained":
             tok = SubwordTokenizer.from_state(tokenizer_state)
             tok.save(staging)
-            pad = tok._tok.id_to_token(tok.pad_id)
             (staging / "tokenizer_config.json").write_text(
-                json.dumps({"pad_token": pad, "model_max_length": tok.max_len}, indent=2)
+                json.dumps({"pad_token": tok.pad_token, "model_max_length": tok.max_len}, indent=2)
             )
         if target.exists():
             shutil.rmtree(target)

@@ -121,3 +121,26 @@ def test_unknown_lora_targets_list_the_linear_layers(tiny_bert):
         Pretrained(
             _spec(), str(tiny_bert), finetune="lora", lora=LORA | {"target_modules": ["qkv"]}
         )
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_bert):
+    plain = Pretrained(_spec(), str(tiny_bert))
+    ckpt = Pretrained(_spec(), str(tiny_bert), gradient_checkpointing=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x, grads = _ids(), []
+    for net in (plain, ckpt):
+        torch.manual_seed(3)  # the same dropout masks (recomputation restores the RNG state)
+        net(x).square().sum().backward()
+        grads.append(net.backbone.embeddings.word_embeddings.weight.grad)
+    assert ckpt.backbone.is_gradient_checkpointing
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_the_padding_id_of_the_tokenizer_is_masked_whatever_it_is(tiny_bert):
+    spec = _spec()
+    spec = DataSpec(**{**spec.to_dict(), "extra": {"pad_id": 7, "tokenizer": "pretrained"}})
+    net = Pretrained(spec, str(tiny_bert)).eval()
+    x = torch.randint(8, 50, (2, 6))
+    padded = torch.cat([x, torch.full((2, 4), 7)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(padded), atol=1e-5)

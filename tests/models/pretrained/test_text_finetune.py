@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, majority_bound
+from tests.conftest import ROOT, majority_bound, run_dir_from
 
 QUICK = [
     "data.source.text_column=review",
@@ -193,3 +193,18 @@ def test_entry_points_do_not_import_the_pretrained_libraries():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert "model:" in out.stdout and "LOADED []" in out.stdout, out.stdout[-1500:] + out.stderr
+
+
+@pytest.mark.slow
+def test_eval_and_export_need_only_the_run_directory(tiny_bert, reviews, tmp_path, lapp_main):
+    model = tmp_path / "model-copy"
+    shutil.copytree(tiny_bert, model)
+    extra = ("trainer.precision=bf16-mixed", "model.gradient_checkpointing=true")
+    trained = lapp_main(["train", *_args(model, reviews, *extra)])
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    run_dir = run_dir_from(trained.stdout)
+    shutil.rmtree(model)  # the model's folder is gone: the run holds all it needs
+    for stage in ("eval", "export"):
+        out = lapp_main([stage, f"run_dir={run_dir}"])
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert (run_dir / "model.onnx").is_file()
