@@ -35,7 +35,7 @@ def data_problems(data: DictConfig, pre: DictConfig, aug: DictConfig) -> list[st
 
     p = [
         f"data.{k} is required: set it on the command line (data.{k}=...)"
-        for k in sorted(OmegaConf.missing_keys(data))
+        for k in sorted(k.removeprefix("data.") for k in OmegaConf.missing_keys(data))
     ]
     _check(p, pre.outliers.k > 0, f"preprocessing.outliers.k={pre.outliers.k}: must be > 0")
     _check(

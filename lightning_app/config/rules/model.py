@@ -21,10 +21,8 @@ def model_config_problems(model: DictConfig) -> list[str]:
     """Rules that need only the ``model`` node: answered before the data loads."""
     from omegaconf import OmegaConf
 
-    p = [
-        f"model.{k} is required: set it on the command line (model.{k}=...)"
-        for k in sorted(OmegaConf.missing_keys(model))
-    ]
+    missing = sorted(k.removeprefix("model.") for k in OmegaConf.missing_keys(model))
+    p = [f"model.{k} is required: set it on the command line (model.{k}=...)" for k in missing]
     if p:
         return p
     dropout = model.get("dropout") if "_target_" in model else None

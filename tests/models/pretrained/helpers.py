@@ -33,18 +33,18 @@ def write_reviews(path: Path, rows: int = 160, seed: int = 0) -> Path:
 def build_tiny_bert(directory: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """A BERT-like encoder with random weights and a WordPiece tokenizer trained here."""
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     directory.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # A fixed vocabulary (a trained one numbers its tokens differently from run to run).
+    words = sorted(set(POSITIVE + NEGATIVE + FILLER + ["unrelated", "words", "for", "an"]))
+    letters = sorted(set("".join(words)))
+    vocab = specials + words + letters + [f"##{c}" for c in letters]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    corpus = [" ".join(POSITIVE + NEGATIVE + FILLER)] * 5 + ["unrelated words for the vocab"]
-    tok.train_from_iterator(
-        corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
-    )
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]

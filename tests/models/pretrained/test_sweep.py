@@ -15,12 +15,13 @@ def test_the_lora_search_composes_with_the_text_experiment():
     from lightning_app.config.schemas import register_configs
 
     register_configs()
-    overrides = ["experiment=text_finetune", "hparams_search=text_lora", "model.pretrained=x"]
+    overrides = ["hparams_search=text_lora", "model.pretrained=x"]
     with initialize_config_module("lightning_app.conf", version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     params = set(cfg.hydra.sweeper.params)
     assert {"model.lora.r", "model.lora.target_modules", "optimizer.lr", "model.head_lr"} <= params
     assert cfg.model.finetune == "lora" and cfg.deployment.name == "none"
+    assert cfg.data.source.tokenizer.level == "pretrained"  # the experiment came with it
 
 
 @pytest.mark.slow
@@ -29,7 +30,6 @@ def test_a_lora_sweep_runs_trials_with_different_ranks(tiny_bert, reviews, tmp_p
     args = [
         "train",
         "-m",
-        "experiment=text_finetune",
         "hparams_search=text_lora",
         f"model.pretrained={tiny_bert}",
         f"data.source.path={reviews}",
