@@ -21,6 +21,8 @@ import yaml
 from lightning_app.runs import atomic_write
 from lightning_app.training.compat import CsvLoggerSeam, CsvWriterSeam
 
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's when built with it
+
 
 def _int_or_blank(value: Any) -> str:
     if value is None or value == "":
@@ -60,7 +62,7 @@ class HistoryWriter(CsvWriterSeam):
         (Lightning converts them to an OmegaConf config first: ~10x the time, inside ``fit``)."""
         self.hparams.update(params)
         try:
-            text = yaml.safe_dump(self.hparams, sort_keys=False)
+            text = yaml.dump(self.hparams, Dumper=_SAFE_DUMPER, sort_keys=False)
         except yaml.YAMLError:  # values plain YAML cannot write: Lightning's own way
             super().log_hparams({})
             return
