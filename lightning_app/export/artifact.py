@@ -33,7 +33,7 @@ META_PREPROCESSING = "lapp.preprocessing"  # preprocessing.json content (encoder
 META_METRICS = "lapp.metrics"  # test metrics of this artifact
 META_CONFIG_HASH = "lapp.config_hash"  # sha256 of the resolved training config
 META_VERSION = "lapp.model_version"  # run directory name + variant
-META_INPUT = "lapp.input"  # {name, dtype, shape: ["batch", ...], missing: "NaN"}: what to feed
+META_INPUT = "lapp.input"  # {name, dtype, shape: ["batch", ...], missing}: what to feed
 META_OUTPUTS = "lapp.outputs"  # output names in order, e.g. ["logits", "probs"]
 META_COMPRESSION = "lapp.compression"  # {variant, base, pruning, quantization}: how it was made
 

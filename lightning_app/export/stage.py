@@ -310,7 +310,10 @@ def _metadata(run_dir: Path, art: Artifact, loaded, preprocessing) -> dict[str, 
         contract.META_INPUT: {
             "name": contract.INPUT_NAME,
             "dtype": dtype,
-            "shape": ["batch", *spec.input_shape],
+            # a pretrained encoder reads any length up to max_len: the length axis is dynamic
+            "shape": ["batch", "length"]
+            if dtype == "int64" and getattr(loaded.model.net, "dynamic_length", False)
+            else ["batch", *spec.input_shape],
             "missing": "NaN" if dtype == "float32" else None,
             "raw": True,
         },

@@ -208,3 +208,10 @@ def test_eval_and_export_need_only_the_run_directory(tiny_bert, reviews, tmp_pat
         out = lapp_main([stage, f"run_dir={run_dir}"])
         assert out.returncode == 0, out.stderr[-2000:]
     assert (run_dir / "model.onnx").is_file()
+
+
+def test_the_metadata_declares_the_length_axis(lora_run):
+    from lightning_app.export.artifact import META_INPUT, read_metadata
+
+    meta = read_metadata(lora_run / "model.onnx")
+    assert meta[META_INPUT]["shape"] == ["batch", "length"] and meta[META_INPUT]["dtype"] == "int64"
