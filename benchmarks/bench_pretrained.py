@@ -12,8 +12,12 @@ random weights, built here (nothing is downloaded), sequence length 128:
 3. The exported ONNX: int8 (dynamic quantization) against fp32 size, batch-1 latency against
    torch eager, and argmax agreement of int8 with fp32 on the model after a few training
    steps on a synthetic two-class task.
+4. ``--serve``: `lapp serve` over a `text_finetune` run of the model (one epoch on generated
+   reviews) against a plain FastAPI endpoint running the transformers text-classification
+   pipeline on the same weights: requests/s and p50/p99 latency at 32 connections, one raw
+   text per request (the load generator of bench_serving.py).
 
-    python benchmarks/bench_pretrained.py [--size base|small] [--batch 8] [--rounds 3]
+    python benchmarks/bench_pretrained.py [--size base|small] [--batch 8] [--rounds 3] [--serve]
 
 Prints ratios; asserts nothing. Timings depend on what else the machine runs (the load
 average is printed with them). ``--size small`` runs a 4-layer, width-256 model in seconds.
@@ -290,6 +294,57 @@ def trained_model(model_dir: Path, steps: int):
     return net.eval()
 
 
+# -- 4. serving ---------------------------------------------------------------------------------
+def _serve(model_dir: Path, work: Path, connections: int, duration: float) -> None:
+    import csv
+    import random
+
+    from benchmarks import bench_serving as bs
+
+    data = work / "reviews.csv"
+    rng = random.Random(0)
+    words = {1: ["good", "great", "film"], 0: ["bad", "awful", "plot"]}
+    with open(data, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "label"])
+        for i in range(400):
+            out.writerow([" ".join(rng.choices(words[i % 2], k=12)), "pos" if i % 2 else "neg"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    run_dir = work / "run"
+    subprocess.run(
+        [sys.executable, "-m", "lightning_app.cli", "train", "experiment=text_finetune",
+         f"model.pretrained={model_dir}", f"data.source.path={data}", "trainer.max_epochs=1",
+         "logger=none", "trainer.enable_progress_bar=false", "compression=none",
+         "deployment.report=false", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    body = json.dumps({"instances": ["a good film with a great plot and good actors"]}).encode()
+    port = bs.free_port()
+    servers = [
+        ("transformers pipeline (FastAPI)", [sys.executable, bs.BASELINES, "pipeline", str(run_dir / "backbone"), str(port)]),
+        ("lapp serve (fp32 ONNX)", [sys.executable, "-m", "lightning_app.cli", "serve", f"run_dir={run_dir}", f"serve.port={port}", "serve.log_level=warning"]),
+    ]  # fmt: skip
+    rows = []
+    for label, cmd in servers:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            bs._wait_healthy(proc, url, label)
+            import httpx
+
+            for _ in range(20):  # warm-up
+                httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=60)  # fmt: skip
+            rows.append((label, bs.load(f"{url}/predict", body, connections, duration)))
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(30)
+    base = rows[0][1]["rps"]
+    for label, r in rows:
+        print(f"4. serve {label:<34} {r['rps']:8.1f} req/s ({r['rps'] / base:.2f}x)  p50 "
+              f"{r['p50']:.1f} ms  p99 {r['p99']:.1f} ms  errors {r['errors']}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="base")
@@ -297,6 +352,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--serve", action="store_true", help="also part 4 (serving)")
+    parser.add_argument("--only-serve", action="store_true", help="part 4 alone")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server")
     args = parser.parse_args()
     import torch
 
@@ -306,6 +365,10 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_model_dir(Path(tmp) / "bert", args.size)
+        if args.serve or args.only_serve:
+            _serve(model_dir, Path(tmp), args.connections, args.duration)
+        if args.only_serve:
+            return
         ours, plain = [], []
         for _ in range(args.rounds):  # alternate A/B so load changes hit both
             ours += _framework_steps(model_dir, args.batch, args.steps)

@@ -1,11 +1,13 @@
 """Baseline servers for benchmarks/bench_serving.py, each started as its own process.
 
 ``naive``: a plain FastAPI endpoint (pydantic body, torch eager forward of the checkpoint per
-request). ``litserve``: LitServe over the same ONNX file as `lapp serve` (optional dependency:
+request). ``pipeline``: a plain FastAPI endpoint running a transformers text-classification
+pipeline over a Hugging Face model folder (benchmarks/bench_pretrained.py). ``litserve``: LitServe over the same ONNX file as `lapp serve` (optional dependency:
 ``pip install 'lapp-ml[bench]'``).
 
     python benchmarks/serving_baselines.py naive RUN_DIR PORT
     python benchmarks/serving_baselines.py litserve RUN_DIR PORT [MAX_BATCH_SIZE]
+    python benchmarks/serving_baselines.py pipeline MODEL_DIR PORT
 """
 
 from __future__ import annotations
@@ -57,6 +59,28 @@ def serve_naive(run_dir: Path, port: int) -> None:
                 for p, i in zip(probs, probs.argmax(-1).tolist(), strict=True)
             ]
         }
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_pipeline(model_dir: Path, port: int) -> None:
+    """A plain FastAPI endpoint over ``transformers.pipeline("text-classification")``."""
+    import torch
+    import uvicorn
+    from fastapi import FastAPI
+    from transformers import pipeline
+
+    torch.set_num_threads(1)
+    classify = pipeline("text-classification", model=str(model_dir), device="cpu")
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/predict")
+    def predict(body: NaiveBody) -> dict:
+        return {"predictions": classify(body.instances, truncation=True, max_length=128)}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
@@ -123,5 +147,7 @@ if __name__ == "__main__":
     kind, run, port = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     if kind == "naive":
         serve_naive(run, port)
+    elif kind == "pipeline":
+        serve_pipeline(run, port)
     else:
         serve_litserve(run, port, int(sys.argv[4]) if len(sys.argv) > 4 else 1)

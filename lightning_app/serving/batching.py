@@ -53,6 +53,7 @@ class MicroBatcher:
         max_queue: int = 2048,
         on_batch: Callable[[int, float], None] | None = None,
         inline_s: float = 0.001,
+        pad_value: int | None = None,
     ):
         if max_batch_size < 1 or max_wait_s < 0 or max_queue < 1:
             raise ValueError("max_batch_size and max_queue must be >= 1 and max_wait_s >= 0")
@@ -65,6 +66,9 @@ class MicroBatcher:
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
         self.inline_s = inline_s
+        # Token ids of a model with a dynamic length axis: requests padded to different lengths
+        # are padded (at the end) to the longest before they share a call.
+        self.pad_value = pad_value
         self._typical_call_s = inline_s  # the first calls go to the thread, then it adapts
         self._typical_wall_s = inline_s
 
@@ -152,6 +156,17 @@ class MicroBatcher:
             size += n
         return batch
 
+    def _concatenate(self, arrays: list[np.ndarray]) -> np.ndarray:
+        width = max(a.shape[1] for a in arrays) if arrays[0].ndim == 2 else None
+        if self.pad_value is None or width is None or all(a.shape[1] == width for a in arrays):
+            return np.concatenate(arrays)
+        out = np.full((sum(len(a) for a in arrays), width), self.pad_value, dtype=arrays[0].dtype)
+        row = 0
+        for a in arrays:
+            out[row : row + len(a), : a.shape[1]] = a
+            row += len(a)
+        return out
+
     def _timed_run(self, x: np.ndarray) -> tuple[Outputs, float]:
         """The model call and the CPU time it took in the calling thread.
 
@@ -163,7 +178,7 @@ class MicroBatcher:
         return outputs, time.thread_time() - started
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
-        x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
+        x = batch[0].x if len(batch) == 1 else self._concatenate([item.x for item in batch])
         started = time.perf_counter()
         try:
             # Inline when calls are cheap in CPU, unless they also tend to wait long (a model

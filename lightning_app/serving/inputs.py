@@ -20,13 +20,16 @@ from lightning_app.serving.served_model import OnnxModel
 class TextEncoder:
     """``texts -> token ids (n, max_len)`` with the fitted tokenizer."""
 
-    def __init__(self, state: dict[str, Any]):
+    def __init__(self, state: dict[str, Any], longest: bool = False):
         from lightning_app.data.text import tokenizer_from_state
 
         self.tokenizer = tokenizer_from_state(state)
+        # An artifact with a dynamic length axis reads ids padded to the longest text only.
+        trims = longest and state.get("pad_id") is not None and state.get("padding") == "post"
+        self.kwargs = {"longest": True} if trims else {}
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.tokenizer.encode(texts), dtype=np.int64)
+        return np.asarray(self.tokenizer.encode(texts, **self.kwargs), dtype=np.int64)
 
 
 class ColumnEncoder:
@@ -71,7 +74,9 @@ def build_parser(model: OnnxModel) -> InputParser:
             from lightning_app.serving.audio_requests import AudioInputParser
 
             return AudioInputParser(model.info, model.input_dtype, model.input_shape, pre["audio"])
-        text = TextEncoder(pre["tokenizer"]) if pre.get("tokenizer") else None
+        dims = model.session.get_inputs()[0].shape
+        dynamic = len(dims) == 2 and not isinstance(dims[1], int)
+        text = TextEncoder(pre["tokenizer"], longest=dynamic) if pre.get("tokenizer") else None
         columns = ColumnEncoder(pre["tabular"]) if pre.get("tabular") else None
     except DataError as err:
         raise ArtifactError(

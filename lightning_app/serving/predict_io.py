@@ -173,6 +173,10 @@ class InputParser(ArrayInstances, NamedInstances, TokenInstances):
                 for i, inst in enumerate(instances):
                     self._offset = i
                     rows.append(self._parse_form([inst]))
+                if self.dtype.kind == "i" and len({r.shape[1] for r in rows}) > 1:
+                    # texts encoded to their own length beside token-id lists: pad at the end
+                    width = max(r.shape[1] for r in rows)
+                    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=self.pad_id) for r in rows]  # fmt: skip
                 return np.concatenate(rows)
         except OverflowError:
             raise RequestError(

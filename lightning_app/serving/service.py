@@ -33,6 +33,12 @@ from lightning_app.serving.settings import ServeSettings
 log = logging.getLogger("lightning_app.serve")
 
 
+def _dynamic_length(parser: Any) -> bool:
+    """Whether the parser encodes texts to their batch's longest length (not max_len)."""
+    encoder = getattr(parser, "text_encoder", None)
+    return bool(getattr(encoder, "kwargs", {}).get("longest"))
+
+
 class Service:
     """Everything one worker serves with: model, input parser, batcher, metrics."""
 
@@ -50,6 +56,7 @@ class Service:
             max_queue=batching.max_queue,
             on_batch=self.metrics.observe_batch,
             inline_s=batching.inline_call_ms / 1000,
+            pad_value=self.parser.pad_id if _dynamic_length(self.parser) else None,
         )
         self.ready = False
         self.num_classes = len(self.info.class_names)

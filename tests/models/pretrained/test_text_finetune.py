@@ -81,19 +81,19 @@ def test_the_artifact_takes_any_length_and_matches_torch_on_raw_text(lora_run):
     model = OnnxModel(lora_run / "model.onnx")
     assert model.session.get_inputs()[0].shape == ["batch", "length"]
     texts = ["great lovely film", "an awful boring plot", "the actors were superb and nice"]
-    ids = build_parser(model).parse(texts)
+    ids = build_parser(model).parse(texts)  # padded to the longest of the three
     state = json.loads((lora_run / "preprocessing.json").read_text())["tokenizer"]
-    assert ids.shape == (3, state["max_len"]) and state["level"] == "pretrained"
+    assert state["level"] == "pretrained" and ids.shape[0] == 3
+    assert 2 <= ids.shape[1] < state["max_len"] and (ids[:, -1] != state["pad_id"]).any()
     loaded = build.load_model(lora_run / "checkpoints" / "best.ckpt")  # adapters merged
     import torch
 
     with torch.no_grad():
         expected = loaded.model(torch.as_tensor(ids)).softmax(-1).numpy()
     assert np.abs(model.run(ids)["probs"] - expected).max() < 1e-4
-    longest = int((ids != state["pad_id"]).sum(1).max())
-    assert longest < ids.shape[1]
-    short = ids[:, :longest]  # the padding dropped: the same answers
-    assert np.abs(model.run(short)["probs"] - expected).max() < 1e-4
+    full = np.full((3, state["max_len"]), state["pad_id"], dtype=np.int64)
+    full[:, : ids.shape[1]] = ids  # padded to max_len, as in training: the same answers
+    assert np.abs(model.run(full)["probs"] - expected).max() < 1e-4
 
 
 def test_the_server_side_imports_the_tokenizer_library_only(lora_run):
@@ -215,3 +215,41 @@ def test_the_metadata_declares_the_length_axis(lora_run):
 
     meta = read_metadata(lora_run / "model.onnx")
     assert meta[META_INPUT]["shape"] == ["batch", "length"] and meta[META_INPUT]["dtype"] == "int64"
+
+
+def test_the_server_pads_to_the_longest_text_and_batches_lengths_together(lora_run):
+    import asyncio
+
+    from lightning_app.serving.batching import MicroBatcher
+    from lightning_app.serving.inputs import build_parser
+    from lightning_app.serving.served_model import OnnxModel
+
+    model = OnnxModel(lora_run / "model.onnx")
+    parser = build_parser(model)
+    short, long = parser.parse(["great film"]), parser.parse(["an awful boring plot was bad"])
+    assert short.shape[1] < long.shape[1] < parser.shape[0]  # not padded to max_len
+    alone = [model.run(x)["probs"] for x in (short, long)]
+
+    async def together():
+        batcher = MicroBatcher(
+            model.run, max_batch_size=8, max_wait_s=0.05, pad_value=parser.pad_id
+        )
+        await batcher.start()
+        try:
+            return await asyncio.gather(batcher.submit(short), batcher.submit(long))
+        finally:
+            await batcher.stop()
+
+    batched = asyncio.run(together())
+    for one, both in zip(alone, batched, strict=True):
+        assert np.abs(one - both["probs"]).max() < 1e-4
+
+
+def test_texts_and_token_id_lists_mix_in_one_request(lora_run):
+    from lightning_app.serving.inputs import build_parser
+    from lightning_app.serving.served_model import OnnxModel
+
+    parser = build_parser(OnnxModel(lora_run / "model.onnx"))
+    ids = parser.parse(["great film"])
+    mixed = parser.parse(["great film", ids[0].tolist()])
+    assert mixed.shape == (2, parser.shape[0]) and (mixed[0] == mixed[1]).all()
