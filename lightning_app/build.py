@@ -76,7 +76,8 @@ def build_datamodule(
     augmentation_cfg: Any | None = None,
     fitted: dict | None = None,
 ):
-    """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
+    """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule (a
+    StreamingDataModule when the source streams).
 
     ``data_cfg`` is a config node (:func:`run_datamodule` builds one from a checkpoint's plain
     dicts). ``fitted`` (a run's ``preprocessing.json``) makes the data module reuse that run's
@@ -86,7 +87,10 @@ def build_datamodule(
     from lightning_app.data.datamodule import ArrayDataModule
 
     source = _instantiate(data_cfg.source, "data.source")
-    return ArrayDataModule(
+    module = ArrayDataModule
+    if getattr(source, "streaming", False):  # a sharded table read block by block
+        from lightning_app.data.streaming.datamodule import StreamingDataModule as module
+    return module(
         source=source,
         split=plain(data_cfg.split),
         loader=plain(data_cfg.loader),
