@@ -88,8 +88,10 @@ def build_datamodule(
 
     source = _instantiate(data_cfg.source, "data.source")
     module = ArrayDataModule
-    if getattr(source, "streaming", False):  # a sharded table read block by block
-        from lightning_app.data.streaming.datamodule import StreamingDataModule as module
+    if getattr(source, "streaming", False):  # read block by block, decoded batch by batch
+        from lightning_app.data.streaming import module_for
+
+        module = module_for(source)
     return module(
         source=source,
         split=plain(data_cfg.split),

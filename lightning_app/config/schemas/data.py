@@ -216,6 +216,7 @@ class ImageFolderSourceConf:
         default_factory=lambda: [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"]
     )
     on_error: OnError = OnError.skip
+    streaming: bool = False  # decode each batch when served, not every image up front
 
 
 @dataclass
