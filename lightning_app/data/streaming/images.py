@@ -32,6 +32,7 @@ from lightning_app.data.streaming.blocks import hash_split, name_hash
 from lightning_app.data.streaming.scan import check_splits
 from lightning_app.data.streaming.stats import NumericStats, needs_sample
 from lightning_app.data.transforms import FeatureTransform
+from lightning_app.errors import DataError
 
 
 class ImageFiles(Dataset):
@@ -112,6 +113,11 @@ class StreamingImageModule(ArrayDataModule):
         else:
             codes = np.array([SPLITS.index(g) for g in given], dtype=np.int8)
         ok, skipped, stats = self._pass(files, codes, mode)
+        if not ok:
+            raise DataError(
+                f"data.source.root: none of the {len(files)} images in {src.root.resolve()} "
+                "could be decoded"
+            )
         files = [str(files[i]) for i in ok]
         labels, codes = np.array(labels, dtype=object)[ok], codes[ok]
         train_labels = labels[codes == 0]
