@@ -257,7 +257,7 @@ def build_callbacks(
     ``seed`` reseeds every epoch; ``sweep_trial`` (set when a sweep launched this job) adds the
     per-epoch trial reporter.
     """
-    from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint
+    from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint, StepCheckpoint
 
     callbacks: list = [
         RunCheckpoint(
@@ -272,6 +272,9 @@ def build_callbacks(
             auto_insert_metric_name=False,
         )
     ]
+    if checkpoint_cfg.every_n_train_steps:  # mid-epoch last.ckpt: resume goes on mid-epoch
+        path = str(RunDir(run_dir).last_ckpt)
+        callbacks.append(StepCheckpoint(path, checkpoint_cfg.every_n_train_steps))
     if seed is not None:
         callbacks.append(ReseedEachEpoch(seed))
     if sweep_trial is not None:  # a trial of `hparams_search`: per-epoch reports, pruning

@@ -168,3 +168,14 @@ def test_bad_streaming_settings_are_config_errors(tmp_path):
         TableSource(str(tmp_path), "label", streaming=True, block_rows=0, on_error="ignore")
     text = str(err.value)
     assert "data.source.block_rows=0" in text and "data.source.on_error='ignore'" in text
+
+
+def test_negative_workers_and_step_interval_are_refused_together():
+    from lightning_app.config.validate import validate_train_config
+    from tests.conftest import compose
+
+    cfg = compose("train", ["data.loader.num_workers=-1", "checkpoint.every_n_train_steps=-2"])
+    with pytest.raises(ConfigError) as err:
+        validate_train_config(cfg)
+    assert "data.loader.num_workers=-1: must be >= 0" in str(err.value)
+    assert "checkpoint.every_n_train_steps=-2: must be >= 0" in str(err.value)
