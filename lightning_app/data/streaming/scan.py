@@ -57,6 +57,8 @@ def scan(plan: TablePlan, cfg: dict[str, Any], sample_size: int) -> ScanResult:
             read += len(block.keep)
             dropped.update(block.dropped)
             non_numeric.update(block.non_numeric)
+            nan = np.isnan(block.numeric)
+            absent = block.frame[plan.categorical].isna().to_numpy()
             for code in range(3):
                 rows = block.keep & (block.split == code)
                 counts[code] += int(rows.sum())
@@ -64,10 +66,9 @@ def scan(plan: TablePlan, cfg: dict[str, Any], sample_size: int) -> ScanResult:
                     label_counts[code].update(
                         pd.Series(block.labels[rows]).value_counts().to_dict()
                     )
-                for j, col in enumerate(plan.numeric):
-                    missing[col][code] += int(np.isnan(block.numeric[rows, j]).sum())
-                for col in plan.categorical:
-                    missing[col][code] += int(block.frame[col].iloc[rows].isna().sum())
+                per_column = [*nan[rows].sum(axis=0), *absent[rows].sum(axis=0)]
+                for col, n in zip(plan.numeric + plan.categorical, per_column, strict=True):
+                    missing[col][code] += int(n)
             train = block.keep & (block.split == 0)
             stats.update(block.numeric[train])
             for col in plan.categorical:
