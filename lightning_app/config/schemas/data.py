@@ -243,6 +243,7 @@ class AudioFolderSourceConf:
     features: AudioFeaturesConf = field(default_factory=AudioFeaturesConf)
     extensions: list[str] = field(default_factory=lambda: [".wav", ".flac", ".ogg"])
     on_error: OnError = OnError.skip
+    streaming: bool = False  # read and featurize each batch when served, not every file up front
 
 
 @dataclass

@@ -56,13 +56,16 @@ def _collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch
 
 
 class ImageLoader:
-    """Batches of decoded images in the order of an :class:`EpochBatchSampler` (Lightning
+    """Batches of decoded files (images, recordings) in the order of an :class:`EpochBatchSampler` (Lightning
     calls its ``set_epoch``); stateful like the table stream (epoch, batches served)."""
 
     batch_sampler = None
 
-    def __init__(self, dataset: ImageFiles, sampler: EpochBatchSampler, num_workers: int):
+    def __init__(
+        self, dataset: Dataset, sampler: EpochBatchSampler, num_workers: int, transform=None
+    ):
         self.dataset, self.sampler, self.num_workers = dataset, sampler, num_workers
+        self.transform = transform  # applied to each batch's x here, in the training process
         self._served, self._resume = 0, None
 
     @property
@@ -84,9 +87,9 @@ class ImageLoader:
             num_workers=self.num_workers,
             collate_fn=_collate,
         )
-        for batch in loader:
+        for x, y in loader:
             self._served += 1
-            yield batch
+            yield (x if self.transform is None else self.transform(x)), y
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.sampler.epoch, "batches": self._served}

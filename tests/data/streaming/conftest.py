@@ -42,3 +42,20 @@ def write_shards(
         else:
             frame.to_csv(path, index=False)
     return directory
+
+
+def codes_by_id(path: str) -> dict[str, list[int]]:
+    """Each split's row ids, from the block reader alone (no torch: a light subprocess)."""
+    from lightning_app.data.streaming.blocks import TablePlan, iter_blocks
+    from lightning_app.data.streaming.shards import CsvOptions, find_shards
+
+    shards = find_shards(path)
+    plan = TablePlan(
+        shards, CsvOptions(), 16, "label", ["a", "b", "id"], ["color"], None, None, SPLIT
+    )
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for shard in shards:
+        for block in iter_blocks(plan, shard):
+            for code, name in enumerate(out):
+                out[name] += block.frame["id"][block.split == code].astype(int).tolist()
+    return {k: sorted(v) for k, v in out.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from lightning_app.data.sources.table import TableSource
 from lightning_app.data.streaming.blocks import hash_split
 from lightning_app.data.streaming.datamodule import StreamingDataModule
 from lightning_app.data.streaming.loader import StreamLoader, _round_robin_skips
-from tests.data.streaming.conftest import LOADER, SPLIT, table, write_shards
+from tests.data.streaming.conftest import LOADER, SPLIT, codes_by_id, table, write_shards
 
 
 def module(path, split=SPLIT, loader=LOADER, pre=None, **source):
@@ -45,10 +46,11 @@ def test_hash_split_fractions_and_seed():
 def test_splits_are_identical_between_processes(tmp_path):
     root = write_shards(tmp_path / "d", shards=3, rows=60)
     here = split_ids(module(root))
+    assert codes_by_id(str(root)) == here
     code = (
         "import json, sys; sys.path.insert(0, '.')\n"
-        "from tests.data.streaming.test_loader import module, split_ids\n"
-        f"print(json.dumps(split_ids(module({str(root)!r}))))"
+        "from tests.data.streaming.conftest import codes_by_id\n"
+        f"print(json.dumps(codes_by_id({str(root)!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -56,7 +58,7 @@ def test_splits_are_identical_between_processes(tmp_path):
         text=True,
         check=True,
         env={"PYTHONHASHSEED": "123", "PATH": ""},
-        cwd=str(__import__("pathlib").Path(__file__).parents[3]),
+        cwd=str(Path(__file__).parents[3]),
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
     every = sorted(i for ids in here.values() for i in ids)
