@@ -6,8 +6,9 @@ read with pyarrow in blocks of at most ``block_rows`` rows (Parquet: one row gro
 in batches; CSV through pyarrow's streaming reader), so about one row group or block at a time
 is in memory.
 
-Every shard must have the first shard's columns with the same types (an integer column in
-one file and a float one in another is allowed: both are numbers). A shard that breaks this
+Every shard must have the first shard's columns, in the same order; Parquet shards also with
+the same types (an integer column in one file and a float one in another is allowed: both are
+numbers). A shard that breaks this
 rule, or cannot be read, is an error naming it, or (``on_error=skip``) skipped and counted in
 the data report.
 """
@@ -114,15 +115,17 @@ def _schema(shard: Shard, csv: CsvOptions) -> dict[str, str]:
     return kinds
 
 
-def _conflict(first: dict[str, str], kinds: dict[str, str]) -> str | None:
-    """What differs between two shards' schemas, or None."""
+def _conflict(first: dict[str, str], kinds: dict[str, str], typed: bool) -> str | None:
+    """What differs between two shards' schemas, or None. ``typed``: compare the column types
+    too (Parquet; a CSV column's type is a guess from its first block, and the table code
+    turns junk strings in a numeric column into counted missing values)."""
     if list(first) != list(kinds):
         missing = [c for c in first if c not in kinds]
         extra = [c for c in kinds if c not in first]
         if missing or extra:
             return f"columns differ: missing {missing}, extra {extra}"
         return f"columns in another order: {list(kinds)}"
-    for col, kind in kinds.items():
+    for col, kind in kinds.items() if typed else ():
         if "null" not in (kind, first[col]) and kind != first[col]:
             return f"column {col!r} is {kind} here but {first[col]} in the first shard"
     return None
@@ -143,15 +146,18 @@ def check_shards(
     """
     kept, skipped = [], {}
     first: dict[str, str] | None = None
+    first_format = None
     for shard in shards:
         try:
             kinds = _schema(shard, csv)
-            problem = None if first is None else _conflict(first, kinds)
+            typed = shard.format == first_format == "parquet"
+            problem = None if first is None else _conflict(first, kinds, typed)
         except Exception as err:  # corrupt or unreadable: pyarrow raises many types
             problem = f"cannot read it as {shard.format}: {type(err).__name__}: {err}"
             kinds = None
         if problem is None:
-            first = first or kinds
+            if first is None:
+                first, first_format = kinds, shard.format
             kept.append(shard)
             continue
         if on_error != "skip":

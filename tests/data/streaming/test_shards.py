@@ -94,3 +94,13 @@ def test_no_readable_shard_is_an_error_even_when_skipping(tmp_path):
     (root / "a.parquet").write_bytes(b"garbage")
     with pytest.raises(DataError, match="no readable shard"):
         check_shards(find_shards(str(root)), CsvOptions(), "skip")
+
+
+def test_csv_shards_may_differ_in_guessed_types(tmp_path):
+    root = write_shards(tmp_path / "d", shards=2, fmt="csv")
+    junk = table(10, start=100)
+    junk["a"] = junk["a"].astype(object)
+    junk.loc[0, "a"] = "n/a?"
+    junk.to_csv(root / "part-09.csv", index=False)
+    kept, skipped = check_shards(find_shards(str(root)), CsvOptions(), "fail")
+    assert len(kept) == 3 and not skipped
