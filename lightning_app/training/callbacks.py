@@ -27,7 +27,10 @@ class ReseedEachEpoch(pl.Callback):
         value = (self.seed * 1_000_003 + trainer.current_epoch * 7919 + trainer.global_rank) % 2**32
         random.seed(value)
         np.random.seed(value)
-        torch.manual_seed(value)
+        if pl_module.device.type == "cpu":  # torch.manual_seed also visits every device type
+            torch.random.default_generator.manual_seed(value)  # (~100x the time)
+        else:
+            torch.manual_seed(value)
 
 
 class StepCheckpoint(pl.Callback):
