@@ -46,7 +46,8 @@ class StreamingDataModule(ArrayDataModule):
             return self.spec
         cfg, fitted = self.preprocessing_cfg, self.fitted
         plan, skipped = plan_table(self.source, self.split_cfg, cfg)
-        result = scan(plan, cfg, self.source.quantile_sample)
+        result, unreadable = scan(plan, cfg, self.source.quantile_sample, self.source.on_error)
+        skipped = {**skipped, **unreadable}
         dropped = dict(result.report["rows_dropped"])
         classes, per_class = None, None
         if plan.task == "classification":

@@ -37,54 +37,101 @@ class ScanResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def scan(plan: TablePlan, cfg: dict[str, Any], sample_size: int) -> ScanResult:
+def scan(
+    plan: TablePlan, cfg: dict[str, Any], sample_size: int, on_error: str = "fail"
+) -> tuple[ScanResult, dict[str, str]]:
     """One pass over ``plan.shards`` (training-split statistics per the ``preprocessing``
-    config ``cfg``)."""
-    stats = NumericStats(
-        len(plan.numeric), sample_size if needs_sample(cfg) else 0, int(plan.split["seed"])
-    )
-    out = ScanResult(stats=stats)
+    config ``cfg``).
+
+    A shard that fails while it is read (a corrupt page past a sound footer) is an error
+    naming it, or with ``on_error="skip"`` is left out whole (its partial counts dropped) and
+    removed from ``plan.shards``.
+
+    Returns:
+        The result, and ``{file: reason}`` of the shards skipped here.
+    """
+    sample = sample_size if needs_sample(cfg) else 0
+    seed = int(plan.split["seed"])
+    out = ScanResult(stats=NumericStats(len(plan.numeric), sample, seed))
     out.categories = {c: Counter() for c in plan.categorical}
     out.missing_categories = dict.fromkeys(plan.categorical, 0)
-    dropped: Counter = Counter()
-    non_numeric: Counter = Counter()
-    missing = {c: [0, 0, 0] for c in plan.numeric + plan.categorical}
-    read = 0
-    for shard in plan.shards:
-        counts = [0, 0, 0]
-        label_counts = [Counter(), Counter(), Counter()]
-        for block in iter_blocks(plan, shard):
-            read += len(block.keep)
-            dropped.update(block.dropped)
-            non_numeric.update(block.non_numeric)
-            nan = np.isnan(block.numeric)
-            absent = block.frame[plan.categorical].isna().to_numpy()
-            for code in range(3):
-                rows = block.keep & (block.split == code)
-                counts[code] += int(rows.sum())
-                if plan.task == "classification":
-                    label_counts[code].update(
-                        pd.Series(block.labels[rows]).value_counts().to_dict()
-                    )
-                per_column = [*nan[rows].sum(axis=0), *absent[rows].sum(axis=0)]
-                for col, n in zip(plan.numeric + plan.categorical, per_column, strict=True):
-                    missing[col][code] += int(n)
-            train = block.keep & (block.split == 0)
-            stats.update(block.numeric[train])
-            for col in plan.categorical:
-                values = category_strings(block.frame[col].iloc[train])
-                present = pd.Series(values).dropna()
-                out.categories[col].update(present.value_counts().to_dict())
-                out.missing_categories[col] += len(values) - len(present)
-        out.rows[shard.path] = counts
-        out.labels[shard.path] = label_counts
+    totals = _Tally(plan)
+    skipped: dict[str, str] = {}
+    for shard in list(plan.shards):
+        tally = _Tally(plan)
+        part = ScanResult(stats=NumericStats(len(plan.numeric), sample, seed + len(out.rows)))
+        part.categories = {c: Counter() for c in plan.categorical}
+        part.missing_categories = dict.fromkeys(plan.categorical, 0)
+        try:
+            counts, labels = _scan_shard(plan, shard, part, tally)
+        except DataError as err:
+            if on_error != "skip":
+                raise
+            skipped[shard.path] = str(err)
+            plan.shards.remove(shard)
+            continue
+        out.rows[shard.path], out.labels[shard.path] = counts, labels
+        out.stats.merge(part.stats)
+        for col in plan.categorical:
+            out.categories[col].update(part.categories[col])
+            out.missing_categories[col] += part.missing_categories[col]
+        totals.add(tally)
+    if not plan.shards:
+        raise DataError(f"data.source.path: no readable shard (skipped: {skipped})")
     out.report = {
-        "rows_read": read,
-        "rows_dropped": {k: v for k, v in dropped.items() if v},
-        "non_numeric": dict(non_numeric),
-        "imputed": {c: dict(zip(SPLITS, v, strict=True)) for c, v in missing.items() if any(v)},
+        "rows_read": totals.read,
+        "rows_dropped": {k: v for k, v in totals.dropped.items() if v},
+        "non_numeric": dict(totals.non_numeric),
+        "imputed": {
+            c: dict(zip(SPLITS, v, strict=True)) for c, v in totals.missing.items() if any(v)
+        },
     }
-    return out
+    return out, skipped
+
+
+class _Tally:
+    """The data report's counts over some blocks."""
+
+    def __init__(self, plan: TablePlan):
+        self.read = 0
+        self.dropped: Counter = Counter()
+        self.non_numeric: Counter = Counter()
+        self.missing = {c: [0, 0, 0] for c in plan.numeric + plan.categorical}
+
+    def add(self, other: _Tally) -> None:
+        self.read += other.read
+        self.dropped.update(other.dropped)
+        self.non_numeric.update(other.non_numeric)
+        for col, per_split in other.missing.items():
+            self.missing[col] = [a + b for a, b in zip(self.missing[col], per_split, strict=True)]
+
+
+def _scan_shard(plan: TablePlan, shard, part: ScanResult, tally: _Tally):
+    """One shard's kept rows and labels per split; its statistics go to ``part``."""
+    counts = [0, 0, 0]
+    label_counts = [Counter(), Counter(), Counter()]
+    for block in iter_blocks(plan, shard):
+        tally.read += len(block.keep)
+        tally.dropped.update(block.dropped)
+        tally.non_numeric.update(block.non_numeric)
+        nan = np.isnan(block.numeric)
+        absent = block.frame[plan.categorical].isna().to_numpy()
+        for code in range(3):
+            rows = block.keep & (block.split == code)
+            counts[code] += int(rows.sum())
+            if plan.task == "classification":
+                label_counts[code].update(pd.Series(block.labels[rows]).value_counts().to_dict())
+            per_column = [*nan[rows].sum(axis=0), *absent[rows].sum(axis=0)]
+            for col, n in zip(plan.numeric + plan.categorical, per_column, strict=True):
+                tally.missing[col][code] += int(n)
+        train = block.keep & (block.split == 0)
+        part.stats.update(block.numeric[train])
+        for col in plan.categorical:
+            values = category_strings(block.frame[col].iloc[train])
+            present = pd.Series(values).dropna()
+            part.categories[col].update(present.value_counts().to_dict())
+            part.missing_categories[col] += len(values) - len(present)
+    return counts, label_counts
 
 
 def split_sizes(result: ScanResult) -> dict[str, int]:

@@ -70,6 +70,26 @@ class NumericStats:
         if self.sample_size:
             self._update_sample(block, finite)
 
+    def merge(self, other: NumericStats) -> None:
+        """Add the values ``other`` saw (Chan's update; the samples' smallest priorities)."""
+        total = self.n + other.n
+        delta = other.mean - self.mean
+        safe = np.maximum(total, 1)
+        self.mean = self.mean + delta * other.n / safe
+        self.m2 = self.m2 + other.m2 + delta**2 * self.n * other.n / safe
+        self.n = total
+        self.lo, self.hi = np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi)
+        self.nan += other.nan
+        self.posinf += other.posinf
+        self.neginf += other.neginf
+        for j in range(self.k if self.sample_size else 0):
+            values = np.concatenate([self._sample[j], other._sample[j]])
+            prio = np.concatenate([self._keys[j], other._keys[j]])
+            if len(values) > self.sample_size:
+                keep = np.argpartition(prio, self.sample_size)[: self.sample_size]
+                values, prio = values[keep], prio[keep]
+            self._sample[j], self._keys[j] = values, prio
+
     def _update_sample(self, block: np.ndarray, finite: np.ndarray) -> None:
         """Keep the ``sample_size`` finite values of smallest random priority (a uniform sample)."""
         keys = self._rng.random(block.shape)

@@ -179,3 +179,25 @@ def test_negative_workers_and_step_interval_are_refused_together():
         validate_train_config(cfg)
     assert "data.loader.num_workers=-1: must be >= 0" in str(err.value)
     assert "checkpoint.every_n_train_steps=-2: must be >= 0" in str(err.value)
+
+
+def test_a_shard_corrupt_past_its_footer_fails_or_is_skipped_whole(tmp_path):
+    root = write_shards(tmp_path / "d", shards=4, rows=60)
+    bad = root / "part-02.parquet"
+    data = bytearray(bad.read_bytes())
+    data[100 : len(data) // 2] = b"\xab" * (len(data) // 2 - 100)  # pages; the footer stays
+    bad.write_bytes(bytes(data))
+
+    def prepared(on_error):
+        source = TableSource(str(root), "label", streaming=True, on_error=on_error)
+        dm = StreamingDataModule(source, SPLIT, LOADER, {})
+        dm.prepare()
+        return dm
+
+    with pytest.raises(DataError, match=r"shard .*part-02\.parquet: cannot read it"):
+        prepared("fail")
+    dm = prepared("skip")
+    assert list(dm.report["shards"]["skipped"]) == [str(bad)]
+    assert dm.report["shards"]["read"] == 3 and dm.report["rows_read"] == 180
+    served = sum(len(y) for n in ("train", "val", "test") for _, y in dm._loader(n, train=False))
+    assert served == dm.report["rows_used"] == 180

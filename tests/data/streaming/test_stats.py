@@ -98,3 +98,16 @@ def test_the_sample_stays_bounded_whatever_the_rows():
     # A uniform sample of a standard normal: its median near 0.
     assert abs(np.median(stats._sample[0])) < 0.35
     assert stats.n.tolist() == [50000, 50000]
+
+
+def test_merged_statistics_equal_one_pass():
+    x = _data(n=3000)
+    whole = NumericStats(3, sample_size=0)
+    whole.update(x)
+    parts = NumericStats(3, sample_size=0)
+    for start in (0, 1000, 2000):
+        piece = NumericStats(3, sample_size=0)
+        piece.update(x[start : start + 1000])
+        parts.merge(piece)
+    for name in ("n", "mean", "m2", "lo", "hi", "nan", "posinf", "neginf"):
+        np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-9)
