@@ -76,7 +76,8 @@ def build_datamodule(
     augmentation_cfg: Any | None = None,
     fitted: dict | None = None,
 ):
-    """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule.
+    """Source + split + loader + preprocessing (+ augmentation) -> ArrayDataModule (a
+    StreamingDataModule when the source streams).
 
     ``data_cfg`` is a config node (:func:`run_datamodule` builds one from a checkpoint's plain
     dicts). ``fitted`` (a run's ``preprocessing.json``) makes the data module reuse that run's
@@ -86,7 +87,12 @@ def build_datamodule(
     from lightning_app.data.datamodule import ArrayDataModule
 
     source = _instantiate(data_cfg.source, "data.source")
-    return ArrayDataModule(
+    module = ArrayDataModule
+    if getattr(source, "streaming", False):  # read block by block, decoded batch by batch
+        from lightning_app.data.streaming import module_for
+
+        module = module_for(source)
+    return module(
         source=source,
         split=plain(data_cfg.split),
         loader=plain(data_cfg.loader),
@@ -256,7 +262,7 @@ def build_callbacks(
     ``seed`` reseeds every epoch; ``sweep_trial`` (set when a sweep launched this job) adds the
     per-epoch trial reporter.
     """
-    from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint
+    from lightning_app.training.callbacks import ReseedEachEpoch, RunCheckpoint, StepCheckpoint
 
     callbacks: list = [
         RunCheckpoint(
@@ -271,6 +277,9 @@ def build_callbacks(
             auto_insert_metric_name=False,
         )
     ]
+    if checkpoint_cfg.every_n_train_steps:  # mid-epoch last.ckpt: resume goes on mid-epoch
+        path = str(RunDir(run_dir).last_ckpt)
+        callbacks.append(StepCheckpoint(path, checkpoint_cfg.every_n_train_steps))
     if seed is not None:
         callbacks.append(ReseedEachEpoch(seed))
     if sweep_trial is not None:  # a trial of `hparams_search`: per-epoch reports, pruning

@@ -41,6 +41,19 @@ def fit_categories(
 ) -> dict[str, Any]:
     """One categorical column's kept categories (sorted) and its fill, from the training rows."""
     counts, missing = _category_counts(column, rows)
+    return categories_from_counts(counts, missing, impute, constant, max_categories, min_count)
+
+
+def categories_from_counts(
+    counts: pd.Series,
+    missing: int,
+    impute: str,
+    constant: str,
+    max_categories: int,
+    min_count: int,
+) -> dict[str, Any]:
+    """Kept categories and fill from training counts (``counts``: category -> rows, all > 0;
+    ``missing``: rows without a category), as :func:`fit_categories` does."""
     fill = _fill_category(counts, impute, constant)
     if fill is not None and missing:
         counts = counts.add(pd.Series({fill: missing}), fill_value=0)

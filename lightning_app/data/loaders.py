@@ -65,7 +65,33 @@ class EpochBatchSampler(Sampler[torch.Tensor]):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-class InMemoryLoader:
+class ResumableBatches:
+    """Loader state for Lightning's checkpoints: the epoch and the batches served in it.
+
+    A loader restored with :meth:`load_state_dict` skips, in that same epoch, the batches
+    already served (the order depends only on the seed and the epoch), so a run resumed from a
+    mid-epoch checkpoint goes on with the next batch instead of restarting the epoch.
+    """
+
+    _served = 0
+    _resume: dict[str, int] | None = None
+
+    def _start(self, epoch: int) -> int:
+        """Batches to skip in this epoch's pass; resets the count."""
+        skip = 0
+        if self._resume is not None and self._resume["epoch"] == epoch:
+            skip = self._resume["batches"]
+        self._resume, self._served = None, skip
+        return skip
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+
+
+class InMemoryLoader(ResumableBatches):
     """Iterable of ``(x, y)`` batches gathered by an :class:`EpochBatchSampler`.
 
     Deliberately not a ``DataLoader``: Lightning would otherwise swap in its own samplers (for
@@ -109,8 +135,11 @@ class InMemoryLoader:
         return (x if self.transform is None else self.transform(x)), self.y[index]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for index in self.sampler:
-            yield self.gather(index)
+        skip = self._start(self.sampler.epoch)
+        for i, index in enumerate(self.sampler):
+            if i >= skip:
+                self._served += 1
+                yield self.gather(index)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -121,7 +150,7 @@ def cat_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Ten
     return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
 
 
-class GroupedLoader:
+class GroupedLoader(ResumableBatches):
     """Serves ``steps`` consecutive batches of ``loader`` as one item, gathered at once.
 
     The training loop then runs ``steps`` optimizer steps per item (``steps_per_execution``):
@@ -144,13 +173,18 @@ class GroupedLoader:
         return self.loader.sampler.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        skip = self._start(self.sampler.epoch)  # batches, whole groups as saved
         group: list[torch.Tensor] = []
-        for index in self.loader.sampler:
+        for i, index in enumerate(self.loader.sampler):
+            if i < skip:
+                continue
             group.append(index)
             if len(group) == self.steps:
+                self._served += len(group)
                 yield self._gather(group)
                 group = []
         if group:
+            self._served += len(group)
             yield self._gather(group)
 
     def _gather(self, group: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ def format_report(report: dict[str, Any], spec: DataSpec) -> str:
     lines.append(
         f"Task: {spec.task}; input: {spec.input_kind} {list(spec.input_shape)}; outputs: {spec.num_outputs}."
     )
+    lines += _shard_lines(report)
     if any(dropped.values()):
         lines += ["", "## Dropped rows", ""]
         lines += _table(["reason", "rows"], [[k, v] for k, v in dropped.items() if v])
@@ -70,6 +71,24 @@ def format_report(report: dict[str, Any], spec: DataSpec) -> str:
         if report.get("oversampled_train_rows"):
             lines.append(f"\nTraining rows after oversampling: {report['oversampled_train_rows']}")
     return "\n".join(lines) + "\n"
+
+
+def _shard_lines(report: dict[str, Any]) -> list[str]:
+    """Shards read and skipped (a directory or glob of table files), and whether streamed."""
+    shards = report.get("shards")
+    if not shards:
+        return []
+    skipped = shards.get("skipped") or {}
+    how = "streamed block by block" if report.get("streaming") else "read into memory"
+    read = shards.get("read")
+    lines = [
+        "",
+        f"Shards: {'' if read is None else f'{read} read, '}{len(skipped)} skipped ({how}).",
+    ]
+    lines += [f"- skipped {name}: {reason}" for name, reason in skipped.items()]
+    if report.get("duplicates"):
+        lines.append(f"Duplicate rows: {report['duplicates']}.")
+    return lines
 
 
 def _audio_lines(audio: dict[str, Any] | None) -> list[str]:

@@ -33,6 +33,28 @@ class ReseedEachEpoch(pl.Callback):
             torch.manual_seed(value)
 
 
+class StepCheckpoint(pl.Callback):
+    """Write ``last.ckpt`` every ``every_n_steps`` optimizer steps, mid-epoch too.
+
+    The checkpoint holds the fit loop's progress and, for loaders that have one (streamed
+    data, in-memory batches), the loader's state, so ``resume=RUN_DIR`` goes on from the
+    batch after the last one saved instead of restarting the epoch.
+    """
+
+    def __init__(self, path: str, every_n_steps: int):
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.path, self.every_n_steps = path, every_n_steps
+        self._mark = 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # A group of batches (steps_per_execution) advances several steps at once.
+        mark = trainer.global_step // self.every_n_steps
+        if mark > self._mark and not trainer.sanity_checking:
+            self._mark = mark
+            trainer.save_checkpoint(self.path)
+
+
 class RunCheckpoint(CheckpointSeam):
     """Lightning's ``ModelCheckpoint`` with ``last.ckpt`` written every checkpoint epoch.
 

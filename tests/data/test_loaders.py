@@ -113,3 +113,34 @@ def test_grouped_loader_applies_a_loader_transform_batch_by_batch():
     assert seen[:4] == [8, 8, 8, 8]
     assert torch.equal(gx, torch.cat([b[0] for b in plain[:4]]))
     assert torch.equal(gy, torch.cat([b[1] for b in plain[:4]]))
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_a_restored_loader_serves_the_rest_of_its_epoch(steps):
+    from lightning_app.data.loaders import GroupedLoader
+
+    x, y = torch.arange(100.0).reshape(50, 2), torch.arange(50)
+
+    def make():
+        loader = batch_loader(x, y, batch_size=4, shuffle=True, seed=1)
+        return loader if steps == 1 else GroupedLoader(loader, steps)
+
+    whole = make()
+    whole.sampler.set_epoch(2)
+    expected = torch.cat([yb for _, yb in whole])
+    first = make()
+    first.sampler.set_epoch(2)
+    taken = []
+    for _, yb in first:
+        taken.append(yb)
+        if len(taken) == 2:
+            break
+    state = first.state_dict()
+    assert state == {"epoch": 2, "batches": 2 * steps}
+    again = make()
+    again.load_state_dict(state)
+    again.sampler.set_epoch(2)
+    rest = [yb for _, yb in again]
+    assert torch.equal(torch.cat(taken + rest), expected)
+    again.sampler.set_epoch(3)  # the next epoch is served whole
+    assert sum(len(yb) for _, yb in again) == 50

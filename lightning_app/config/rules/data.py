@@ -26,6 +26,12 @@ def split_loader_problems(data: DictConfig) -> list[str]:
     )
     for key in ("batch_size", "eval_batch_size"):
         _check(p, data.loader[key] >= 1, f"data.loader.{key}={data.loader[key]}: must be >= 1")
+    workers = data.loader.num_workers
+    _check(
+        p,
+        workers >= 0,
+        f"data.loader.num_workers={workers}: must be >= 0 (0: read in the training process)",
+    )
     return p
 
 

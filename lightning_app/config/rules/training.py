@@ -51,6 +51,12 @@ def training_problems(cfg: DictConfig) -> list[str]:
     _check(
         p, cfg.threads is None or cfg.threads >= 1, f"threads={cfg.threads}: must be >= 1 or null"
     )
+    steps = cfg.checkpoint.every_n_train_steps
+    _check(
+        p,
+        steps >= 0,
+        f"checkpoint.every_n_train_steps={steps}: must be >= 0 (0: last.ckpt at epoch ends only)",
+    )
     spe = cfg.steps_per_execution
     _check(
         p,

@@ -136,6 +136,7 @@ class LoaderConf:
     eval_batch_size: int = 512
     shuffle: bool = True
     drop_last: bool = False
+    num_workers: int = 0  # reader processes of a streamed source (data.source.streaming=true)
 
 
 @dataclass
@@ -200,6 +201,12 @@ class TableSourceConf:
     na_values: list[str] = field(default_factory=list)  # extra strings meaning "missing"
     split_column: str | None = None
     limits: ReadLimitsConf = field(default_factory=lambda: ReadLimitsConf())
+    streaming: bool = False  # read the shards block by block instead of into memory
+    on_error: OnError = OnError.fail  # a corrupt or mismatched shard: fail, or skip and count it
+    key_column: str | None = None  # streaming: hash this column for the split (null: row position)
+    block_rows: int = 65536  # streaming: rows read at a time
+    shuffle_buffer: int = 131072  # streaming: rows shuffled together (training)
+    quantile_sample: int = 100000  # streaming: values kept per feature for medians/quantiles
 
 
 @dataclass
@@ -212,6 +219,7 @@ class ImageFolderSourceConf:
         default_factory=lambda: [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"]
     )
     on_error: OnError = OnError.skip
+    streaming: bool = False  # decode each batch when served, not every image up front
 
 
 @dataclass
@@ -238,6 +246,7 @@ class AudioFolderSourceConf:
     features: AudioFeaturesConf = field(default_factory=AudioFeaturesConf)
     extensions: list[str] = field(default_factory=lambda: [".wav", ".flac", ".ogg"])
     on_error: OnError = OnError.skip
+    streaming: bool = False  # read and featurize each batch when served, not every file up front
 
 
 @dataclass

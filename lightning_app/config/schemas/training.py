@@ -101,6 +101,9 @@ class TrainerConf:
 class CheckpointConf:
     save_last: bool = True
     every_n_epochs: int = 1
+    every_n_train_steps: int = (
+        0  # also write last.ckpt every N optimizer steps (0: epoch ends only)
+    )
 
 
 @dataclass

@@ -64,6 +64,8 @@ class AudioFolderSource:
             ``hop_ms``, ``n_fft``, ``fmin``, ``fmax``, ``log_offset``).
         extensions: file suffixes read (case-insensitive); other files are ignored.
         on_error: ``skip`` (count and go on) or ``fail`` for a file that cannot be read.
+        streaming: keep only the file list in memory and read each batch when it is served
+            (:mod:`lightning_app.data.streaming.audio`).
     """
 
     def __init__(
@@ -76,7 +78,9 @@ class AudioFolderSource:
         features: dict[str, Any] | None = None,
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         on_error: str = "skip",
+        streaming: bool = False,
     ):
+        self.streaming = bool(streaming)  # read batch by batch (data/streaming/audio.py)
         self.settings = AudioSettings(
             sample_rate=sample_rate,
             duration=duration,

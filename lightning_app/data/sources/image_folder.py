@@ -92,6 +92,8 @@ class ImageFolderSource:
         mode: ``grayscale`` (1 channel) or ``rgb`` (3 channels).
         extensions: file suffixes read (case-insensitive); other files are ignored.
         on_error: ``skip`` (count and go on) or ``fail`` for an image that cannot be decoded.
+        streaming: keep only the file list in memory and decode each batch when it is served
+            (:mod:`lightning_app.data.streaming.images`).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class ImageFolderSource:
         mode: str = "grayscale",
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         on_error: str = "skip",
+        streaming: bool = False,
     ):
         problems = []
         if len(size) != 2 or min(size) < 1:
@@ -114,6 +117,7 @@ class ImageFolderSource:
         self.root, self.size, self.mode = Path(str(root)).expanduser(), [int(s) for s in size], mode
         self.extensions = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
         self.on_error = on_error
+        self.streaming = bool(streaming)  # decode batch by batch (data/streaming/images.py)
 
     def _files(self) -> tuple[list[Path], list[str], list[str] | None]:
         """Image files, their class folder names, and their split folder (or None)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lightning_app.config.choices import choices
-from lightning_app.config.schemas.data import TableFormat, TaskChoice
+from lightning_app.config.schemas.data import OnError, TableFormat, TaskChoice
 from lightning_app.data.columns import infer_task, label_values, looks_numeric, to_numeric
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.sources.limits import ReadLimits, scan_csv
@@ -26,6 +26,7 @@ from lightning_app.errors import ConfigError, DataError
 
 FORMATS = choices(TableFormat)
 TASKS = choices(TaskChoice)
+ON_ERROR = choices(OnError)
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 
@@ -200,9 +201,24 @@ class TableSource:
         na_values: list[str] | tuple[str, ...] = (),
         split_column: str | None = None,
         limits: dict[str, Any] | None = None,
+        streaming: bool = False,
+        on_error: str = "fail",
+        key_column: str | None = None,
+        block_rows: int = 65536,
+        shuffle_buffer: int = 131072,
+        quantile_sample: int = 100000,
     ):
         self.limits = ReadLimits.of(limits)
         problems = []
+        if on_error not in ON_ERROR:
+            problems.append(f"data.source.on_error={on_error!r}: allowed {list(ON_ERROR)}")
+        for name, value in (
+            ("block_rows", block_rows),
+            ("shuffle_buffer", shuffle_buffer),
+            ("quantile_sample", quantile_sample),
+        ):
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"data.source.{name}={value!r}: must be an integer >= 1")
         if task not in TASKS:
             problems.append(f"data.source.task={task!r}: allowed {list(TASKS)}")
         if format not in FORMATS:
@@ -220,6 +236,11 @@ class TableSource:
         self.drop_columns, self.task, self.format = list(drop_columns), task, format
         self.delimiter, self.encoding, self.na_values = delimiter, encoding, list(na_values)
         self.split_column = split_column
+        self.skipped_shards: dict[str, str] | None = None
+        self.shards_read = 0
+        self.streaming, self.on_error, self.key_column = bool(streaming), on_error, key_column
+        self.block_rows, self.shuffle_buffer = block_rows, shuffle_buffer
+        self.quantile_sample = quantile_sample
 
     def load(self) -> RawData:
         """Read the file -> check the columns -> pick the features -> encode them and the target."""
@@ -236,6 +257,9 @@ class TableSource:
             else None
         )
         x = pd.DataFrame(columns, copy=False)
+        report: dict[str, Any] = {"rows_read": len(frame), "non_numeric": non_numeric}
+        if self.skipped_shards is not None:
+            report["shards"] = {"read": self.shards_read, "skipped": self.skipped_shards}
         return RawData(
             x=x,
             y=y,
@@ -243,27 +267,55 @@ class TableSource:
             input_kind="tabular",
             feature_names=list(features),
             split=split,
-            report={"rows_read": len(frame), "non_numeric": non_numeric},
+            report=report,
             categorical=categorical,
             target_name=self.target,
         )
 
     def _read(self) -> pd.DataFrame:
-        """The file, with the target, split and categorical columns kept as read."""
+        """The file (or every shard, in name order, as one frame), with the target, split and
+        categorical columns kept as read."""
         text_columns = (
             self.target,
             *([self.split_column] if self.split_column else []),
             *(self.categorical or []),
         )
-        return read_table(
-            self.path,
-            self.format,
-            self.delimiter,
-            self.encoding,
-            self.na_values,
-            tuple(text_columns),
-            limits=self.limits,
-        )
+
+        def read(path: str) -> pd.DataFrame:
+            return read_table(
+                path,
+                self.format,
+                self.delimiter,
+                self.encoding,
+                self.na_values,
+                tuple(text_columns),
+                limits=self.limits,
+            )
+
+        if Path(self.path).expanduser().is_file():
+            return read(self.path)
+        shards, self.skipped_shards = self.shards()
+        frames = []
+        for shard in shards:
+            try:
+                frames.append(read(shard.path))
+            except DataError as err:
+                if self.on_error != "skip":
+                    raise
+                self.skipped_shards[shard.path] = str(err)
+        self.shards_read = len(frames)
+        if not frames:
+            raise DataError(f"data.source.path: no readable shard (skipped: {self.skipped_shards})")
+        return pd.concat(frames, ignore_index=True, copy=False) if len(frames) > 1 else frames[0]
+
+    def shards(self):
+        """``(shards, skipped)``: the shards ``path`` names whose columns and types agree, and
+        ``{file: reason}`` of those skipped (``on_error=skip``)."""
+        from lightning_app.data.streaming.shards import CsvOptions, check_shards, find_shards
+
+        found = find_shards(self.path, self.format)
+        csv = CsvOptions(self.delimiter, self.encoding, tuple(self.na_values))
+        return check_shards(found, csv, self.on_error)
 
     def _features(self, frame: pd.DataFrame) -> list[str]:
         """The feature columns, after checking every named column exists."""
