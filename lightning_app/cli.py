@@ -80,6 +80,9 @@ FINISHING_STAGES = ("train", "eval", "export", "predict")
 
 def run() -> NoReturn:
     """The `lapp` console script: :func:`main`, then the process exits."""
+    from lightning_app.training.lean_imports import skip_torchmetrics_model_metrics
+
+    skip_torchmetrics_model_metrics()
     try:
         main()
         code = 0
