@@ -321,15 +321,4 @@ def build_trainer(
         plugins=[AtomicCheckpointIO()],
     )
     use_child_rank_launcher(trainer, job)  # DDP/FSDP child ranks rerun this job's resolved config
-    trainer.strategy.checkpoint_io.background = _background_checkpoints(trainer)
     return trainer
-
-
-def _background_checkpoints(trainer) -> bool:
-    """Checkpoints are written by a background thread in one process whose loggers do not read
-    checkpoint files (CSV, TensorBoard); otherwise in the foreground, as Lightning does."""
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-
-    return trainer.world_size == 1 and all(
-        isinstance(logger, CSVLogger | TensorBoardLogger) for logger in trainer.loggers
-    )

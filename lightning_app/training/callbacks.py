@@ -9,7 +9,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from lightning_app.training.checkpoint_io import AtomicCheckpointIO, link_or_copy
+from lightning_app.training.checkpoint_io import link_or_copy
 from lightning_app.training.compat import CheckpointSeam
 
 
@@ -111,19 +111,9 @@ class RunCheckpoint(CheckpointSeam):
             super().write_last(trainer, monitor_candidates)
             return
         if trainer.is_global_zero:
-            link_checkpoint(trainer, source, path)
+            link_or_copy(source, path)
         trainer.strategy.barrier("RunCheckpoint.write_last")
         self.last_saved_path = path
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
-
-
-def link_checkpoint(trainer: pl.Trainer, source: str, path: str) -> None:
-    """``path`` as a second name of the checkpoint file ``source``, through the trainer's
-    checkpoint IO (which orders it after the writes it has queued)."""
-    checkpoint_io = trainer.strategy.checkpoint_io
-    if isinstance(checkpoint_io, AtomicCheckpointIO):
-        checkpoint_io.link(source, path)
-    else:
-        link_or_copy(source, path)
