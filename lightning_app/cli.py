@@ -106,15 +106,19 @@ def _stage_of(argv: list[str]) -> str:
 def exit_now(code: int) -> NoReturn:
     """End the process with ``code`` as a normal exit would, minus the interpreter's teardown.
 
-    The exit handlers run (log files flushed and closed, temporary directories removed, child
-    processes joined) and the standard streams are flushed; then ``os._exit`` skips freeing
-    every module and object one by one, and the libraries' static destructors.
+    The same steps as the interpreter's exit, in its order: wait for the non-daemon threads and
+    run the thread-exit hooks (``concurrent.futures`` and joblib's loky executors stop their
+    workers there), then the exit handlers (log files flushed and closed, temporary directories
+    removed, child processes joined), then flush the standard streams. ``os._exit`` then skips
+    freeing every module and object one by one, and the libraries' static destructors.
     """
     import atexit
     import contextlib
     import os
+    import threading
 
     try:
+        threading._shutdown()
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):

@@ -254,3 +254,23 @@ def test_exit_now_runs_the_exit_handlers_and_keeps_the_status(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, env=lapp_env(tmp_path)
     )
     assert out.returncode == 3 and out.stdout == "buffered" and (tmp_path / "ran").exists()
+
+
+def test_exit_now_stops_process_pools_left_running(tmp_path):
+    """Executors left open (as joblib's loky launcher leaves its workers) are shut down by the
+    thread-exit hooks before the exit handlers join child processes: no hang."""
+    script = (
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from lightning_app.cli import exit_now\n"
+        "pool = ProcessPoolExecutor(1)\n"
+        "print(pool.submit(abs, -2).result(), flush=True)\n"
+        "exit_now(0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=lapp_env(tmp_path),
+        timeout=60,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "2", out.stderr
