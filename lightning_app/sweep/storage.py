@@ -49,6 +49,11 @@ def normalize_url(url: str) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+# This process's open storages by URL, reused by every trial job that runs in it: a storage
+# costs a new database connection and Optuna's schema checks (about 50 ms and 13 statements on
+# PostgreSQL, a fifth of the server's work per trial), a reused one nothing.
+_SHARED: dict[tuple[int, str], Any] = {}
+
 PASSWORD_ENV = "LAPP_OPTUNA_STORAGE"  # the full URL, for jobs given a URL without its password
 HIDDEN = "***"
 
@@ -140,6 +145,19 @@ def open_storage(url: str, options: Mapping[str, Any] | None = None):
         ) from err
 
 
+def shared_storage(url: str):
+    """This process's storage for ``url``: the one the sweep opened when the job runs in the
+    sweep's process, else one opened on the first call and kept for the next trials.
+
+    A forked child (another pid) never reuses its parent's connections.
+    """
+    key = (os.getpid(), url)
+    storage = _SHARED.get(key)
+    if storage is None:
+        storage = _SHARED[key] = open_storage(url)
+    return storage
+
+
 @contextlib.contextmanager
 def creation_lock(url: str) -> Iterator[None]:
     """An exclusive lock beside an SQLite file while the study is created (no-op otherwise)."""
@@ -203,6 +221,7 @@ def open_study(
                     for key, value in attrs.items():
                         study.set_user_attr(key, json.loads(json.dumps(value)))
                     created = True
+                _SHARED[(os.getpid(), url)] = storage
                 break
             except (ConfigError, SweepError):
                 raise
