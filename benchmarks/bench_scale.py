@@ -23,9 +23,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytorch_lightning as pl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,15 +69,96 @@ def sweep_overrides(out: Path, study: str, trials: int, epochs: int) -> list[str
     ]
 
 
-def sweep_rate(out: Path, url: str, workers: int, trials: int, epochs: int) -> tuple[float, float]:
-    """(trials/min over the whole run, trials/min in steady state) for ``workers`` workers."""
+class CpuSampler:
+    """Samples the CPU seconds (user + system, reaped children included) of groups of processes in
+    a thread, a few times a second, so the seconds spent inside a time window can be read
+    afterwards: figures that hold when other jobs take cores (a starved worker runs fewer trials
+    but spends about the same CPU on each).
+
+    Args:
+        groups: name -> a function listing the group's processes now (a server's backends come
+            and go; one that exited is counted in its parent's children times once reaped).
+    """
+
+    def __init__(self, groups: dict[str, Any], period: float = 0.2):
+        self.groups, self.period = groups, period
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _cpu(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue  # exited
+            total += t.user + t.system + t.children_user + t.children_system
+        return total
+
+    def sample(self) -> None:
+        self.samples.append((time.time(), {k: self._cpu(f()) for k, f in self.groups.items()}))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self.sample()
+
+    def __enter__(self) -> CpuSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds of each group from ``start`` to ``end`` (nearest samples)."""
+        first = min(self.samples, key=lambda s: abs(s[0] - start))[1]
+        last = min(self.samples, key=lambda s: abs(s[0] - end))[1]
+        return {k: last[k] - first[k] for k in first}
+
+
+def server_processes(state: Path) -> list[psutil.Process]:
+    """The PostgreSQL server's processes: the postmaster (its reaped backends' CPU counts in its
+    children times) and its children now."""
+    pid = int(
+        (Path((state / "datadir").read_text().strip()) / "data" / "postmaster.pid")
+        .read_text()
+        .split()[0]
+    )
+    master = psutil.Process(pid)
+    return [master, *master.children()]
+
+
+def transactions(url: str) -> int:
+    """Committed + rolled back transactions of the database so far (one per storage call)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+            )
+        ).one()
+    engine.dispose()
+    return int(row[0])
+
+
+def sweep_run(
+    out: Path, url: str, state: Path, study: str, workers: int, trials: int, epochs: int
+) -> dict[str, float]:
+    """One sweep of ``trials`` by ``workers`` workers: rates, and CPU and transactions per trial."""
     import optuna
 
-    study = f"bench_w{workers}"
     args = ["train", "-m", *sweep_overrides(out, study, trials, epochs)]
     env = _env(out, LAPP_STORAGE_URL=url)
     _run([*args, "hydra.sweeper.n_trials=0"], out, env)  # the study, created once
-    started = time.perf_counter()
+    xacts = transactions(url)
+    started = time.time()
     procs = [
         subprocess.Popen(
             [*LAPP, *args],
@@ -86,22 +170,41 @@ def sweep_rate(out: Path, url: str, workers: int, trials: int, epochs: int) -> t
         )
         for _ in range(workers)
     ]
-    for proc in procs:
-        _, err = proc.communicate()
-        if proc.returncode:
-            sys.exit(f"a sweep worker failed:\n{err[-3000:]}")
-    wall = time.perf_counter() - started
+    workers_ = [psutil.Process(p.pid) for p in procs]
+    groups = {"workers": lambda: workers_, "server": lambda: server_processes(state)}
+    with CpuSampler(groups) as cpu:
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode:
+                sys.exit(f"a sweep worker failed:\n{err[-3000:]}")
+        wall = time.time() - started
+    xacts = transactions(url) - xacts
     done = [
         t
         for t in optuna.load_study(study_name=study, storage=url).trials
         if t.state.name == "COMPLETE"
     ]
-    first = min(t.datetime_start for t in done)
-    last = max(t.datetime_complete for t in done)
-    return len(done) / wall * 60, len(done) / (last - first).total_seconds() * 60
+    # Steady state: from the moment every worker has finished its first trial (imports of torch
+    # and Lightning, first compose) to the last trial's end.
+    firsts: dict[int, float] = {}
+    for t in done:
+        pid = (t.system_attrs.get("lapp:owner") or {}).get("pid", 0)
+        end = t.datetime_complete.timestamp()
+        firsts[pid] = min(firsts.get(pid, end), end)
+    start, last = max(firsts.values()), max(t.datetime_complete.timestamp() for t in done)
+    steady = [t for t in done if t.datetime_complete.timestamp() > start]
+    spent = cpu.between(start, last)
+    return {
+        "whole": len(done) / wall * 60,
+        "steady": len(steady) / (last - start) * 60,
+        "worker_cpu": spent["workers"] / len(steady),
+        "server_cpu": spent["server"] / len(steady),
+        "busy": spent["workers"] / (workers * (last - start)),
+        "xacts": xacts / len(done),
+    }
 
 
-def bench_sweep(out: Path, trials: int, epochs: int) -> None:
+def bench_sweep(out: Path, trials: int, epochs: int, repeat: int) -> None:
     state = out / "postgres"
     script = str(ROOT / "scripts" / "postgres.sh")
     start = subprocess.run([script, "start", str(state)], capture_output=True, text=True)
@@ -110,37 +213,57 @@ def bench_sweep(out: Path, trials: int, epochs: int) -> None:
         return
     if start.returncode:
         sys.exit(f"PostgreSQL did not start:\n{start.stderr}")
+    url, rows = start.stdout.strip(), []
+    loads = [_load()]
     try:
-        rows = [(w, *sweep_rate(out, start.stdout.strip(), w, trials, epochs)) for w in (1, 2)]
+        for r in range(repeat):  # alternating, so both see the same spells of load
+            for w in (1, 2):
+                rows.append(
+                    (r, w, sweep_run(out, url, state, f"bench_r{r}_w{w}", w, trials, epochs))
+                )
+                loads.append(_load())
     finally:
         subprocess.run([script, "stop", str(state)], capture_output=True)
     print(
-        f"\nSweep throughput: {trials} trials of digits_mlp, {epochs} epochs, 1 thread per worker; {_load()}"
+        f"\nSweep throughput: {trials} trials of digits_mlp, {epochs} epochs, 1 thread per worker, "
+        f"alternating 1 and 2 workers {repeat}x; {loads[0]} before, {loads[-1]} after"
     )
     print(
-        f"{'workers':>8} {'trials/min (whole)':>19} {'trials/min (steady)':>20} {'vs 1 worker':>12}"
+        f"{'run':>3} {'workers':>7} {'trials/min':>10} {'steady':>7} {'vs 1':>6} "
+        f"{'worker CPU s/trial':>18} {'server CPU s/trial':>18} {'workers on CPU':>14} {'xacts/trial':>11}"
     )
-    for workers, whole, steady in rows:
-        print(f"{workers:>8} {whole:>19.1f} {steady:>20.1f} {steady / rows[0][2]:>11.2f}x")
+    for r, w, m in rows:
+        one = next(m1 for r1, w1, m1 in rows if r1 == r and w1 == 1)
+        print(
+            f"{r + 1:>3} {w:>7} {m['whole']:>10.1f} {m['steady']:>7.1f} {m['steady'] / one['steady']:>5.2f}x "
+            f"{m['worker_cpu']:>18.3f} {m['server_cpu']:>18.3f} {m['busy']:>13.0%} {m['xacts']:>11.0f}"
+        )
+    print(
+        "workers on CPU: the share of the steady-state time each worker spent running; below ~95% "
+        "the machine had no free core for it (other jobs), and the rate ratio understates scaling"
+    )
 
 
 # -- 2. DDP on CPU -------------------------------------------------------------------------------
 class EpochTimer(pl.Callback):
-    """Rank 0 writes each epoch's training time (before validation) to ``RUN_DIR/epochs.json``."""
+    """Rank 0 writes each epoch's training time (before validation) and the CPU seconds its
+    process spent meanwhile (all its threads, gloo's included) to ``RUN_DIR/epochs.json``."""
 
     def __init__(self) -> None:
-        self.started, self.seconds = 0.0, []
+        self.started, self.cpu_started, self.seconds, self.cpu = 0.0, 0.0, [], []
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.started = time.perf_counter()
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
 
     def on_validation_start(self, trainer, pl_module) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self.seconds.append(time.perf_counter() - self.started)
+            self.cpu.append(time.process_time() - self.cpu_started)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            Path(trainer.default_root_dir, "epochs.json").write_text(json.dumps(self.seconds))
+            record = {"seconds": self.seconds, "cpu": self.cpu, "world": trainer.world_size}
+            Path(trainer.default_root_dir, "epochs.json").write_text(json.dumps(record))
 
 
 # Two workloads: an MLP (2.2 M parameters: much gradient to exchange per step) and a small CNN
@@ -162,11 +285,19 @@ CASES = [
     ("1 process, 1 thread", ["trainer=cpu", "threads=1"]),
     ("1 process, 2 threads", ["trainer=cpu", "threads=2"]),
     ("ddp_cpu: 2 processes x 1 thread", ["trainer=ddp_cpu", "trainer.devices=2", "threads=1"]),
-]
+    (
+        "  same, gradients copied to buckets",  # DDP's default, before gradient_as_bucket_view
+        ["trainer=ddp_cpu", "trainer.devices=2", "threads=1",
+         "trainer.strategy.gradient_as_bucket_view=false"],
+    ),
+]  # fmt: skip
 
 
-def ddp_run(out: Path, name: str, epochs: int, *overrides: str) -> tuple[float, float]:
-    """(training rows per second in steady state, whole command seconds)."""
+def ddp_run(
+    out: Path, name: str, epochs: int, *overrides: str
+) -> tuple[float, float, float, float]:
+    """(training rows per second in steady state, rank 0's CPU ms per 1,000 of its rows, the
+    share of the time rank 0 was on a CPU, whole command seconds)."""
     run_dir = out / name
     args = [
         "train",
@@ -187,9 +318,13 @@ def ddp_run(out: Path, name: str, epochs: int, *overrides: str) -> tuple[float, 
         [str(Path(__file__).parent), str(ROOT), os.environ.get("PYTHONPATH", "")]
     )
     wall = _run(args, out, _env(out, PYTHONPATH=path))
-    steady = statistics.median(json.loads((run_dir / "epochs.json").read_text())[1:])
-    report = json.loads((run_dir / "preprocessing.json").read_text())["report"]
-    return report["split_sizes"]["train"] / steady, wall
+    record = json.loads((run_dir / "epochs.json").read_text())
+    steady = statistics.median(record["seconds"][1:])
+    cpu = statistics.median(record["cpu"][1:])
+    rows = json.loads((run_dir / "preprocessing.json").read_text())["report"]["split_sizes"][
+        "train"
+    ]
+    return rows / steady, cpu / (rows / record["world"]) * 1e6, cpu / steady, wall
 
 
 def bench_ddp(out: Path, epochs: int, workloads: list[str]) -> None:
@@ -200,14 +335,26 @@ def bench_ddp(out: Path, epochs: int, workloads: list[str]) -> None:
             for i, (label, case) in enumerate(CASES)
         ]
         print(f"\nDDP on CPU: {title}, {epochs} epochs; {_load()}")
-        print(f"{'setup':<34} {'train rows/s':>13} {'vs 1x1':>7} {'command s':>10}")
-        for label, rate, wall in results:
-            print(f"{label:<34} {rate:>13.0f} {rate / results[0][1]:>6.2f}x {wall:>10.1f}")
+        print(
+            f"{'setup':<34} {'train rows/s':>13} {'vs 1x1':>7} {'CPU ms/1k rows/rank':>20} "
+            f"{'rank 0 on CPU':>13} {'command s':>10}"
+        )
+        for label, rate, cpu, busy, wall in results:
+            print(
+                f"{label:<34} {rate:>13.0f} {rate / results[0][1]:>6.2f}x {cpu:>20.0f} "
+                f"{busy:>12.0%} {wall:>10.1f}"
+            )
+        print(
+            "CPU ms/1k rows/rank: the CPU one process spends on 1,000 of its rows (computing and "
+            "exchanging gradients): equal across setups means no overhead; 'on CPU' far below "
+            "100% per thread means it waited (for a core held by other jobs, or the other rank)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8, help="sweep trials per worker count")
+    parser.add_argument("--trials", type=int, default=24, help="sweep trials per worker count")
+    parser.add_argument("--repeat", type=int, default=2, help="sweep runs of 1 and 2 workers")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per sweep trial")
     parser.add_argument("--ddp-epochs", type=int, default=4, help="the first is not timed")
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
@@ -216,7 +363,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lapp-bench-scale-") as tmp:
         out = Path(tmp)
         if "sweep" not in args.skip:
-            bench_sweep(out, args.trials, args.epochs)
+            bench_sweep(out, args.trials, args.epochs, args.repeat)
         if "ddp" not in args.skip:
             bench_ddp(out, args.ddp_epochs, args.workload or list(WORKLOADS))
 
