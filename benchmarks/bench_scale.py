@@ -1,17 +1,23 @@
 """Scaling out. Prints tables; asserts nothing.
 
 1. Sweep throughput with 1 and 2 workers sharing one PostgreSQL study (scripts/postgres.sh):
-   `lapp train -m hparams_search=digits_mlp`, unpruned trials, 1 torch thread per worker.
-   Trials per minute over the whole run (process start included) and in steady state (first
-   trial start to last trial end, from the study's own timestamps).
+   `lapp train -m hparams_search=digits_mlp`, 24 unpruned trials, 1 thread per worker, the
+   two counts alternated (``--repeat`` times) so both see the same spells of load. Trials per
+   minute over the whole run (process start included) and in steady state (from the moment
+   every worker has ended its first trial, which pays for importing torch and Lightning, to the
+   last trial's end, from the study's own timestamps). Figures that hold when other jobs share
+   the machine: the CPU seconds per trial of the workers and of the database server in steady
+   state, the share of that time the workers were running (below ~95%: no free core), and the
+   database transactions per trial.
 2. DDP on CPU: one process (1 and 2 torch threads) against `trainer=ddp_cpu` with 2 processes
    of 1 thread, on two workloads (`WORKLOADS`): an MLP whose 2.2 M parameters make much
    gradient traffic per step, and a CNN doing far more arithmetic per parameter. Training rows
    per second in steady state (the median training time of the epochs after the first, timed by
-   rank 0: process and rank start-up and validation excluded), and the whole command's time.
+   rank 0: process and rank start-up and validation excluded), rank 0's CPU time per 1,000 of
+   its rows (the gradient exchange's cost, whatever the load), and the whole command's time.
 
-``python benchmarks/bench_scale.py [--trials N] [--epochs E] [--workload mlp|cnn] [--skip sweep|ddp]``.
-The machine's load average is printed with each table: timings on a shared machine are noisy.
+``python benchmarks/bench_scale.py [--trials N] [--repeat R] [--epochs E] [--workload mlp|cnn]
+[--skip sweep|ddp]``. The machine's load average is printed with each table.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -213,6 +220,8 @@ def bench_sweep(out: Path, trials: int, epochs: int, repeat: int) -> None:
         return
     if start.returncode:
         sys.exit(f"PostgreSQL did not start:\n{start.stderr}")
+    # a SIGTERM (a timeout, a killed session) still stops the server in the finally below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url, rows = start.stdout.strip(), []
     loads = [_load()]
     try:
