@@ -10,13 +10,13 @@
    state, the share of that time the workers were running (below ~95%: no free core), and the
    database transactions per trial.
 2. DDP on CPU: one process (1 and 2 torch threads) against `trainer=ddp_cpu` with 2 processes
-   of 1 thread, on two workloads (`WORKLOADS`): an MLP whose 2.2 M parameters make much
+   of 1 thread, on workloads (`WORKLOADS`; mlp and cnn by default): an MLP whose 2.2 M parameters make much
    gradient traffic per step, and a CNN doing far more arithmetic per parameter. Training rows
    per second in steady state (the median training time of the epochs after the first, timed by
    rank 0: process and rank start-up and validation excluded), rank 0's CPU time per 1,000 of
    its rows (the gradient exchange's cost, whatever the load), and the whole command's time.
 
-``python benchmarks/bench_scale.py [--trials N] [--repeat R] [--epochs E] [--workload mlp|cnn]
+``python benchmarks/bench_scale.py [--trials N] [--repeat R] [--epochs E] [--workload mlp|mlp1024|cnn] [--case I]
 [--skip sweep|ddp]``. The machine's load average is printed with each table.
 """
 
@@ -283,6 +283,11 @@ WORKLOADS = {
         ["data.source.num_samples=40000", "data.source.num_features=64",
          "data.loader.batch_size=256", "model.hidden_sizes=[1024,1024]"],
     ),
+    "mlp1024": (  # the same MLP, 4x the rows per gradient exchange
+        "MLP 64-1024-1024-10 on 40,000 rows, batch 1024 per process",
+        ["data.source.num_samples=40000", "data.source.num_features=64",
+         "data.loader.batch_size=1024", "model.hidden_sizes=[1024,1024]"],
+    ),
     "cnn": (
         "CNN [32, 64] channels on 8,000 32x32 images, batch 128 per process",
         ["data.source.num_samples=8000", "data.source.input_kind=image",
@@ -336,12 +341,12 @@ def ddp_run(
     return rows / steady, cpu / (rows / record["world"]) * 1e6, cpu / steady, wall
 
 
-def bench_ddp(out: Path, epochs: int, workloads: list[str]) -> None:
+def bench_ddp(out: Path, epochs: int, workloads: list[str], cases: list) -> None:
     for name in workloads:
         title, overrides = WORKLOADS[name]
         results = [
             (label, *ddp_run(out, f"{name}_{i}", epochs, *overrides, *case))
-            for i, (label, case) in enumerate(CASES)
+            for i, (label, case) in enumerate(cases)
         ]
         print(f"\nDDP on CPU: {title}, {epochs} epochs; {_load()}")
         print(
@@ -367,6 +372,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epochs per sweep trial")
     parser.add_argument("--ddp-epochs", type=int, default=4, help="the first is not timed")
     parser.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    parser.add_argument(
+        "--case",
+        type=int,
+        action="append",
+        help=f"DDP cases by index (default all): {[c[0].strip() for c in CASES]}",
+    )
     parser.add_argument("--skip", choices=["sweep", "ddp"], action="append", default=[])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lapp-bench-scale-") as tmp:
@@ -374,7 +385,8 @@ def main() -> None:
         if "sweep" not in args.skip:
             bench_sweep(out, args.trials, args.epochs, args.repeat)
         if "ddp" not in args.skip:
-            bench_ddp(out, args.ddp_epochs, args.workload or list(WORKLOADS))
+            cases = [CASES[i] for i in args.case] if args.case else CASES
+            bench_ddp(out, args.ddp_epochs, args.workload or ["mlp", "cnn"], cases)
 
 
 if __name__ == "__main__":
