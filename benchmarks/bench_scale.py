@@ -300,9 +300,9 @@ CASES = [
     ("1 process, 2 threads", ["trainer=cpu", "threads=2"]),
     ("ddp_cpu: 2 processes x 1 thread", ["trainer=ddp_cpu", "trainer.devices=2", "threads=1"]),
     (
-        "  same, gradients copied to buckets",  # DDP's default, before gradient_as_bucket_view
+        "  same, gradient_as_bucket_view",  # gradients as views into DDP's buckets: no copy
         ["trainer=ddp_cpu", "trainer.devices=2", "threads=1",
-         "trainer.strategy.gradient_as_bucket_view=false"],
+         "+trainer.strategy.gradient_as_bucket_view=true"],
     ),
 ]  # fmt: skip
 
