@@ -292,7 +292,9 @@ def build_trainer(
 
     from lightning_app.distributed.processes import use_child_rank_launcher
     from lightning_app.training.checkpoint_io import AtomicCheckpointIO
+    from lightning_app.training.compat import skip_needless_result_moves
 
+    skip_needless_result_moves()  # `self.log` costs more than a small model's epoch otherwise
     trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True, enum_to_str=True)
     if not trainer_cfg["enable_progress_bar"]:
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
@@ -305,4 +307,15 @@ def build_trainer(
         plugins=[AtomicCheckpointIO()],
     )
     use_child_rank_launcher(trainer, job)  # DDP/FSDP child ranks rerun this job's resolved config
+    trainer.strategy.checkpoint_io.background = _background_checkpoints(trainer)
     return trainer
+
+
+def _background_checkpoints(trainer) -> bool:
+    """Checkpoints are written by a background thread in one process whose loggers do not read
+    checkpoint files (CSV, TensorBoard); otherwise in the foreground, as Lightning does."""
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    return trainer.world_size == 1 and all(
+        isinstance(logger, CSVLogger | TensorBoardLogger) for logger in trainer.loggers
+    )

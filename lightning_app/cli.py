@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NoReturn
 
 STAGES: dict[str, tuple[str, str]] = {
     "train": ("lightning_app.recipes.train", "fit and test a model from composed configs"),
@@ -72,5 +73,52 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
+# Stages that finish: their process ends right after the stage, without tearing the interpreter
+# down (a second or more after a training run, spent freeing what the OS frees anyway).
+FINISHING_STAGES = ("train", "eval", "export", "predict")
+
+
+def run() -> NoReturn:
+    """The `lapp` console script: :func:`main`, then the process exits."""
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            code = stop.code or 0
+        else:  # sys.exit("message"): printed, exit status 1
+            print(stop.code, file=sys.stderr)
+            code = 1
+    if len(sys.argv) > 0 and _stage_of(sys.argv) in FINISHING_STAGES:
+        exit_now(code)
+    sys.exit(code)
+
+
+def _stage_of(argv: list[str]) -> str:
+    # `main` rewrote sys.argv to `lapp-<stage> ...` when it ran a stage.
+    name = argv[0].rsplit("/", 1)[-1]
+    return name[len("lapp-") :] if name.startswith("lapp-") else ""
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` as a normal exit would, minus the interpreter's teardown.
+
+    The exit handlers run (log files flushed and closed, temporary directories removed, child
+    processes joined) and the standard streams are flushed; then ``os._exit`` skips freeing
+    every module and object one by one, and the libraries' static destructors.
+    """
+    import atexit
+    import contextlib
+    import os
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed or broken stream
+                stream.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

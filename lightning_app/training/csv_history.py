@@ -16,7 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lightning_app.runs import atomic_write
 from lightning_app.training.compat import CsvLoggerSeam, CsvWriterSeam
+
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's when built with it
 
 
 def _int_or_blank(value: Any) -> str:
@@ -51,6 +56,22 @@ class HistoryWriter(CsvWriterSeam):
 
     def prepare_dir(self) -> None:  # Lightning's deletes the earlier metrics.csv
         self.make_dirs(self.log_dir)
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        """``hparams.yaml`` as Lightning writes it, through plain YAML when the values are plain
+        (Lightning converts them to an OmegaConf config first: ~10x the time, inside ``fit``)."""
+        self.hparams.update(params)
+        try:
+            text = yaml.dump(self.hparams, Dumper=_SAFE_DUMPER, sort_keys=False)
+        except yaml.YAMLError:  # values plain YAML cannot write: Lightning's own way
+            super().log_hparams({})
+            return
+        atomic_write(
+            Path(self.log_dir) / self.NAME_HPARAMS_FILE,
+            lambda fh: fh.write(text),
+            "w",
+            durable=False,
+        )
 
     def save(self) -> None:
         if not self.metrics:

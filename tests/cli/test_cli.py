@@ -43,6 +43,8 @@ def test_default_train_then_eval_reproduces_test_metrics(tmp_path):
     assert trained["test/acc"] > 0.5  # digits, 2 epochs
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert (run_dir / "logs" / "metrics.csv").is_file() is False  # logger=none
+    # The process skips the interpreter's teardown at exit: the job log is still whole.
+    assert "test metrics:" in (run_dir / "train.log").read_text()
 
     ev = run_lapp(["eval", f"run_dir={run_dir}"], tmp_path)
     assert ev.returncode == 0, ev.stderr[-3000:]
@@ -237,3 +239,18 @@ def test_stage_help_lists_groups_and_marks_choices(lapp_main):
     assert "lightning_app.models.cnn.CNN" in out.stdout
     bad = lapp_main(["train", "model=nope", "--help"])
     assert bad.returncode == 2 and "model/nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_exit_now_runs_the_exit_handlers_and_keeps_the_status(tmp_path):
+    """`lapp`'s fast exit: exit handlers run, buffered output is written, the status is kept."""
+    script = (
+        "import atexit, sys\n"
+        "from lightning_app.cli import exit_now\n"
+        f"atexit.register(lambda: open({str(tmp_path / 'ran')!r}, 'w').close())\n"
+        "sys.stdout.write('buffered')\n"
+        "exit_now(3)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=lapp_env(tmp_path)
+    )
+    assert out.returncode == 3 and out.stdout == "buffered" and (tmp_path / "ran").exists()

@@ -47,6 +47,7 @@ def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_e
 
     def record(self, trainer, candidates):
         original(self, trainer, candidates)
+        trainer.strategy.checkpoint_io.flush()  # written by a background thread
         path = self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)
         state, callback = _state(path)
         best = _state(self.best_model_path)[0] if self.best_model_path else None

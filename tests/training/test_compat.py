@@ -164,3 +164,76 @@ def test_csv_logger_writer_is_made_and_prepared_through_the_seam(tmp_path) -> No
     # Lightning's own check, reached through the seam, removes the earlier file
     CsvWriterSeam(log_dir=str(tmp_path / "logs"))
     assert not (tmp_path / "logs" / "metrics.csv").exists()
+
+
+def test_monitor_candidates_match_lightnings_without_sharing_tensors() -> None:
+    from types import SimpleNamespace
+
+    metrics = {"val/acc": torch.tensor(0.5), "epoch": torch.tensor(3.0)}
+    trainer = SimpleNamespace(callback_metrics=metrics, current_epoch=3, global_step=40)
+    ours = compat.CheckpointSeam(monitor="val/acc").monitor_candidates(trainer)
+    theirs = ModelCheckpoint(monitor="val/acc")._monitor_candidates(trainer)
+    assert ours.keys() == theirs.keys() == {"val/acc", "epoch", "step"}
+    for key in ours:
+        assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key])
+    ours["val/acc"] += 1  # a copy: the trainer's metrics are untouched
+    assert metrics["val/acc"].item() == 0.5
+
+
+def test_result_moves_are_skipped_only_when_nothing_would_move(monkeypatch) -> None:
+    from pytorch_lightning.trainer.connectors.logger_connector.result import (
+        _Metadata,
+        _ResultMetric,
+    )
+
+    compat.skip_needless_result_moves()
+    moved = []
+    original = compat._RESULT_METRIC_TO
+    monkeypatch.setattr(
+        compat,
+        "_RESULT_METRIC_TO",
+        lambda self, *a, **k: (moved.append(a), original(self, *a, **k))[1],
+    )
+    result = _ResultMetric(_Metadata(fx="f", name="n"), is_tensor=True)
+    assert result.to(torch.device("cpu")) is result and moved == []
+    result.to(torch.device("meta"))  # another device: Lightning's own move
+    assert moved == [(torch.device("meta"),)] and result.value.device.type == "meta"
+    result.to(torch.float64)  # not a device: Lightning's own
+    assert len(moved) == 2
+
+
+def test_logged_values_are_the_same_with_skipped_moves(tmp_path) -> None:
+    """A fit's logged metrics do not depend on the skipped moves."""
+
+    class Logging(BoringModel):
+        def training_step(self, batch, batch_idx):
+            out = super().training_step(batch, batch_idx)
+            self.log("loss", out["loss"], on_epoch=True, on_step=False)
+            return out
+
+    def fit() -> float:
+        torch.manual_seed(0)
+        trainer = pl.Trainer(
+            max_epochs=2,
+            limit_train_batches=4,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        trainer.fit(Logging())
+        return trainer.callback_metrics["loss"].item()
+
+    from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
+
+    saved = _ResultMetric.to
+    try:
+        _ResultMetric.to = compat._RESULT_METRIC_TO
+        before = fit()
+        compat.skip_needless_result_moves()
+        assert _ResultMetric.to is not compat._RESULT_METRIC_TO
+        assert fit() == before
+    finally:
+        _ResultMetric.to = saved

@@ -86,3 +86,26 @@ def test_resume_keeps_every_earlier_row(tmp_path):
     assert [r["val/loss"] for r in kept] == [
         r["val/loss"] for r in first if r.get("val/loss") and int(r["epoch"]) < 3
     ]
+
+
+def test_hparams_yaml_loads_back_as_logged(tmp_path):
+    import math
+    from enum import Enum
+
+    import yaml
+
+    from lightning_app.training.csv_history import HistoryWriter
+
+    class Color(Enum):
+        RED = 1
+
+    writer = HistoryWriter(log_dir=str(tmp_path))
+    params = {"model": {"sizes": [3, 2], "act": "relu"}, "fill": "nan", "lr": 1e-3, "x": None}
+    writer.log_hparams(params)
+    writer.log_hparams({"seed": 4})
+    saved = yaml.safe_load((tmp_path / "hparams.yaml").read_text())
+    assert saved == {**params, "seed": 4} and isinstance(saved["fill"], str)
+    writer.log_hparams({"color": Color.RED, "inf": math.inf})  # not plain YAML: Lightning's way
+    text = (tmp_path / "hparams.yaml").read_text()
+    assert "color" in text and "seed: 4" in text
+    assert not list(tmp_path.glob(".*"))
