@@ -51,8 +51,10 @@ def normalize_url(url: str) -> str:
 
 # This process's open storages by URL, reused by every trial job that runs in it: a storage
 # costs a new database connection and Optuna's schema checks (about 50 ms and 13 statements on
-# PostgreSQL, a fifth of the server's work per trial), a reused one nothing.
+# PostgreSQL, a fifth of the server's work per trial), a reused one nothing. A process that
+# opens many studies (a test session) keeps the last few.
 _SHARED: dict[tuple[int, str], Any] = {}
+_SHARED_MAX = 4
 
 PASSWORD_ENV = "LAPP_OPTUNA_STORAGE"  # the full URL, for jobs given a URL without its password
 HIDDEN = "***"
@@ -151,11 +153,18 @@ def shared_storage(url: str):
 
     A forked child (another pid) never reuses its parent's connections.
     """
-    key = (os.getpid(), url)
-    storage = _SHARED.get(key)
+    storage = _SHARED.get((os.getpid(), url))
     if storage is None:
-        storage = _SHARED[key] = open_storage(url)
+        storage = open_storage(url)
+        _share(url, storage)
     return storage
+
+
+def _share(url: str, storage: Any) -> None:
+    _SHARED.pop((os.getpid(), url), None)
+    _SHARED[(os.getpid(), url)] = storage
+    while len(_SHARED) > _SHARED_MAX:  # the oldest goes; its connections close with it
+        del _SHARED[next(iter(_SHARED))]
 
 
 @contextlib.contextmanager
@@ -221,7 +230,7 @@ def open_study(
                     for key, value in attrs.items():
                         study.set_user_attr(key, json.loads(json.dumps(value)))
                     created = True
-                _SHARED[(os.getpid(), url)] = storage
+                _share(url, storage)
                 break
             except (ConfigError, SweepError):
                 raise

@@ -102,6 +102,14 @@ def test_trials_in_the_sweeps_process_reuse_its_storage(tmp_path, monkeypatch):
     assert shared_storage(url) is child  # kept for the child's next trials
 
 
+def test_a_process_keeps_only_its_last_few_storages(tmp_path):
+    first = shared_storage(default_url(tmp_path / "first"))
+    for i in range(storage_module._SHARED_MAX):
+        shared_storage(default_url(tmp_path / str(i)))
+    assert len(storage_module._SHARED) <= storage_module._SHARED_MAX
+    assert shared_storage(default_url(tmp_path / "first")) is not first  # dropped, reopened
+
+
 def _ask(study):
     return study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
 
