@@ -9,7 +9,7 @@
 #    throwaway server (scripts/postgres.sh, state in $LAPP_PG_STATE, default outputs/.postgres);
 # 2. the study is created once, by a sweep of 0 trials (workers starting together never race
 #    to create it);
-# 3. WORKERS `lapp train -m` processes run the same sweep, 1 torch thread each, logs in
+# 3. WORKERS `lapp train -m` processes run the same sweep, 1 thread each, logs in
 #    $LAPP_OUTPUT_DIR/sweep_workers/worker_N.log; each asks the study for the next trial until
 #    n_trials are done. The trial of a worker that dies is failed and run again by the others
 #    (heartbeats); the exit status is non-zero when a worker failed;
@@ -52,7 +52,10 @@ echo "[distributed sweep] creating the study"
 
 pids=()
 for i in $(seq 1 "$workers"); do
-  "${lapp[@]}" train -m "$@" "$storage" threads=1 >"$logs/worker_$i.log" 2>&1 &
+  # one thread each, for torch (threads=1) and the BLAS and OpenMP pools loaded before it
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1} \
+    OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} \
+    "${lapp[@]}" train -m "$@" "$storage" threads=1 >"$logs/worker_$i.log" 2>&1 &
   pids+=($!)
   echo "[distributed sweep] worker $i: pid $!, log $logs/worker_$i.log"
 done

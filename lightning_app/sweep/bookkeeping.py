@@ -237,8 +237,10 @@ class StudyBookkeeping:
         except RuntimeError as err:
             if "Study.stop" not in str(err):  # the grid sampler, once the grid is exhausted
                 raise
-        tally = Tally.of(study.get_trials(deepcopy=False))
-        print(progress_line(ctx, trial.number, outcome, tally, study, seconds), flush=True)
+        trials = study.get_trials(deepcopy=False)  # one read of the study for the line
+        print(
+            progress_line(ctx, trial.number, outcome, Tally.of(trials), trials, seconds), flush=True
+        )
 
 
 def _flat(err: Exception) -> str:

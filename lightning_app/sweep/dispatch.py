@@ -19,6 +19,10 @@ from lightning_app.sweep.settings import Plan
 
 log = logging.getLogger(__name__)
 
+# How often a worker with nothing left to ask looks whether the others' last trials ended: the
+# sweep ends at most this late after its last trial (a look is a few cheap queries).
+WAIT_POLL_S = 0.5
+
 
 class Dispatch:
     """Launch-side steps of a sweep process; expects ``s`` (settings), ``launcher``,
@@ -45,7 +49,7 @@ class Dispatch:
                     if not waiting:
                         self._say(f"waiting for {value} trial(s) running in other processes")
                     waiting = True
-                    time.sleep(min(s.heartbeat_interval, 2.0))
+                    time.sleep(min(s.heartbeat_interval, WAIT_POLL_S))
                     continue
                 batch = self._ask(study, value, me, ctx.n_trials)
                 heartbeat.watch([trial_id(t) for t in batch])

@@ -54,7 +54,7 @@ def _fmt(value: float) -> str:
 
 
 def progress_line(
-    ctx: Any, number: int, outcome: Any, tally: Tally, study: Any, seconds: float
+    ctx: Any, number: int, outcome: Any, tally: Tally, trials: Sequence[Any], seconds: float
 ) -> str:
     """``[sweep NAME] trial 7 (8/20) COMPLETE val/acc=0.963 | best 0.9704 (trial 3) | 12.3s``."""
     head = (
@@ -69,7 +69,7 @@ def progress_line(
     elif outcome.reason:
         reason = " ".join(outcome.reason.split())  # one line, however long the error
         head += f": {reason[:300]}{'...' if len(reason) > 300 else ''}"
-    best = best_trials(study.get_trials(deepcopy=False), ctx)
+    best = best_trials(trials, ctx)
     if len(ctx.objectives) > 1:
         head += f" | Pareto front: {len(best)} trial(s)"
     elif best:

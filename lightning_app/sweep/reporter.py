@@ -64,9 +64,9 @@ class TrialReporter(pl.Callback):
         import optuna
 
         from lightning_app.sweep.factories import PRUNER_ATTR, build_pruner
-        from lightning_app.sweep.storage import open_storage, resolve_job_url
+        from lightning_app.sweep.storage import resolve_job_url, shared_storage
 
-        storage = open_storage(resolve_job_url(self.storage))
+        storage = shared_storage(resolve_job_url(self.storage))
         try:
             study = optuna.load_study(study_name=self.study_name, storage=storage)
             frozen = stored_trial(study, self.trial_id)

@@ -49,6 +49,13 @@ def normalize_url(url: str) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+# This process's open storages by URL, reused by every trial job that runs in it: a storage
+# costs a new database connection and Optuna's schema checks (about 50 ms and 13 statements on
+# PostgreSQL, a fifth of the server's work per trial), a reused one nothing. A process that
+# opens many studies (a test session) keeps the last few.
+_SHARED: dict[tuple[int, str], Any] = {}
+_SHARED_MAX = 4
+
 PASSWORD_ENV = "LAPP_OPTUNA_STORAGE"  # the full URL, for jobs given a URL without its password
 HIDDEN = "***"
 
@@ -140,6 +147,26 @@ def open_storage(url: str, options: Mapping[str, Any] | None = None):
         ) from err
 
 
+def shared_storage(url: str):
+    """This process's storage for ``url``: the one the sweep opened when the job runs in the
+    sweep's process, else one opened on the first call and kept for the next trials.
+
+    A forked child (another pid) never reuses its parent's connections.
+    """
+    storage = _SHARED.get((os.getpid(), url))
+    if storage is None:
+        storage = open_storage(url)
+        _share(url, storage)
+    return storage
+
+
+def _share(url: str, storage: Any) -> None:
+    _SHARED.pop((os.getpid(), url), None)
+    _SHARED[(os.getpid(), url)] = storage
+    while len(_SHARED) > _SHARED_MAX:  # the oldest goes; its connections close with it
+        del _SHARED[next(iter(_SHARED))]
+
+
 @contextlib.contextmanager
 def creation_lock(url: str) -> Iterator[None]:
     """An exclusive lock beside an SQLite file while the study is created (no-op otherwise)."""
@@ -203,6 +230,7 @@ def open_study(
                     for key, value in attrs.items():
                         study.set_user_attr(key, json.loads(json.dumps(value)))
                     created = True
+                _share(url, storage)
                 break
             except (ConfigError, SweepError):
                 raise

@@ -136,6 +136,40 @@ def _check_settled(url: str, name: str, killed: int | None = None) -> None:
         assert len(retried) == 1 and retried[0].params == dead.params
 
 
+def _sessions(url: str) -> int:
+    """Connections the database has accepted so far (PostgreSQL 14+ counts them)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        count = conn.execute(text(query)).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def test_a_worker_keeps_its_connections_across_trials(tmp_path, postgres_url):
+    """The trials a worker runs report through the worker's own storage: no new connection per
+    trial (each would cost the server a process start and Optuna's schema checks)."""
+    trials = 6
+    overrides = [*_sweep(tmp_path, "connections", epochs=2), f"hydra.sweeper.n_trials={trials}"]
+    env = _env(tmp_path, postgres_url)
+    cli = [sys.executable, "-m", "lightning_app.cli", "train", "-m", *overrides, "threads=1"]
+    create = subprocess.run(
+        [*cli, "hydra.sweeper.n_trials=0"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert create.returncode == 0, create.stderr[-3000:]
+    before = _sessions(postgres_url)
+    run = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    opened = _sessions(postgres_url) - before  # the worker's, plus our two counting queries
+    assert opened <= 4 < trials, f"{opened} connections for {trials} trials"
+    assert (
+        len([t for t in _study(postgres_url, "connections").trials if t.state.name == "COMPLETE"])
+        == trials
+    )
+
+
 def test_two_workers_share_one_study_without_duplicates(tmp_path, postgres_url):
     env = _env(tmp_path, postgres_url)
     proc = subprocess.run(

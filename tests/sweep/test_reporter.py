@@ -67,6 +67,14 @@ def test_a_better_trial_and_pruner_none_go_on(study):
     assert reporter.reported == 3
 
 
+def test_reporters_of_successive_trials_share_the_sweeps_storage(study):
+    first = _reporter(study, study.ask(X), {"name": "none"})
+    second = _reporter(study, study.ask(X), {"name": "none"})
+    backend = study._storage._backend
+    assert first.trial.study._storage._backend is backend
+    assert second.trial.study._storage._backend is backend
+
+
 def test_a_missing_metric_and_a_finished_trial_are_clear_errors(study):
     trial = study.ask(X)
     reporter = _reporter(study, trial, {"name": "none"})

@@ -13,8 +13,9 @@ import pytest
 
 from lightning_app.errors import ConfigError, SweepError
 from lightning_app.sweep import leases
+from lightning_app.sweep import storage as storage_module
 from lightning_app.sweep.progress import Tally
-from lightning_app.sweep.storage import default_url, open_storage, open_study
+from lightning_app.sweep.storage import default_url, open_storage, open_study, shared_storage
 
 ATTRS = {"lapp:objectives": [["return", "maximize"]], "lapp:search_space": {"x": "float"}}
 
@@ -87,6 +88,26 @@ def test_lost_running_trials():
     assert not leases.is_stale(other_host, now - 999, now, 60, me)  # Optuna's heartbeat tells
     assert not leases.is_stale({}, now - 10, now, 60, me)  # asked, not claimed yet
     assert leases.is_stale({}, now - 100, now, 60, me)  # its process died before claiming it
+
+
+def test_trials_in_the_sweeps_process_reuse_its_storage(tmp_path, monkeypatch):
+    url = default_url(tmp_path)
+    study, _ = open_study(url, "s", ["maximize"], None, None, ATTRS)
+    backend = study._storage._backend
+    assert shared_storage(url) is backend  # a trial job in this process: no new connection
+    assert shared_storage(default_url(tmp_path / "other")) is not backend  # another database
+    monkeypatch.setattr(storage_module.os, "getpid", lambda: -1)  # as in a forked child
+    child = shared_storage(url)
+    assert child is not backend  # never the parent's connections
+    assert shared_storage(url) is child  # kept for the child's next trials
+
+
+def test_a_process_keeps_only_its_last_few_storages(tmp_path):
+    first = shared_storage(default_url(tmp_path / "first"))
+    for i in range(storage_module._SHARED_MAX):
+        shared_storage(default_url(tmp_path / str(i)))
+    assert len(storage_module._SHARED) <= storage_module._SHARED_MAX
+    assert shared_storage(default_url(tmp_path / "first")) is not first  # dropped, reopened
 
 
 def _ask(study):
