@@ -184,3 +184,18 @@ def shared_dir(tmp_path_factory, name: str, build) -> Path:
             build(target)
             built.touch()
     return target
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    """Nothing reaches the network: the hub client is offline, its cache an empty folder."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A tiny BERT in the Hugging Face layout, with its tokenizer (built once per session)."""
+    from tests.models.pretrained.helpers import build_tiny_bert
+
+    return shared_dir(tmp_path_factory, "tiny-bert", build_tiny_bert)

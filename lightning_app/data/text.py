@@ -191,7 +191,7 @@ def fit_tokenizer(texts: Sequence[str | None], settings: dict[str, Any]) -> Any:
     from lightning_app.data.subword import SubwordTokenizer
 
     if level == "pretrained":
-        from lightning_app.models.pretrained.hub import resolve_pretrained
+        from lightning_app.hub import resolve_pretrained
 
         key = "data.source.tokenizer.pretrained"
         directory = resolve_pretrained(settings["pretrained"], settings.get("download", False), key)

@@ -1,7 +1,7 @@
 """A pretrained Hugging Face encoder with a new head from the DataSpec (classes or regression).
 
 ``model=pretrained`` builds :class:`Pretrained`: the backbone (``AutoModel``, no task
-head) loaded from ``model.pretrained`` (see :mod:`~lightning_app.models.pretrained.hub`), a
+head) loaded from ``model.pretrained`` (see :mod:`~lightning_app.hub`), a
 pooled representation (the first token, or the mean over real tokens / frames), dropout and one
 linear layer. The text input is the token ids the data stage made with the model's own
 tokenizer; the attention mask is computed inside (``ids != pad_id``), so the exported ONNX
@@ -19,8 +19,8 @@ from torch import nn
 
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
+from lightning_app.hub import read_config, resolve_pretrained
 from lightning_app.models.pretrained import images, tuning
-from lightning_app.models.pretrained.hub import read_config, resolve_pretrained
 
 POOLINGS = ("cls", "mean")
 

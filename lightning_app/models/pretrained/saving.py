@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lightning_app.models.pretrained.hub import BACKBONE_DIR
+from lightning_app.hub import BACKBONE_DIR
 
 
 def save_backbone(net: Any, tokenizer_state: dict[str, Any] | None, run_dir: Path) -> Path:

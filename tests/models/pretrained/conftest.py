@@ -5,19 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import shared_dir
-from tests.models.pretrained.helpers import build_tiny_bert, write_reviews
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    """Nothing reaches the network: the hub client is offline, its cache an empty folder."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-
-
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory):
-    return shared_dir(tmp_path_factory, "tiny-bert", build_tiny_bert)
+from tests.models.pretrained.helpers import write_reviews
 
 
 @pytest.fixture(scope="session")

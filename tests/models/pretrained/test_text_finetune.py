@@ -117,7 +117,7 @@ def test_the_server_side_imports_the_tokenizer_library_only(lora_run):
 def test_the_run_directory_is_a_pretrained_model_for_the_next_run(lora_run):
     from safetensors.numpy import load_file
 
-    from lightning_app.models.pretrained.hub import resolve_pretrained
+    from lightning_app.hub import resolve_pretrained
 
     backbone = resolve_pretrained(str(lora_run))
     assert backbone == lora_run / "backbone"

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from lightning_app.errors import ConfigError
-from lightning_app.models.pretrained.hub import hub_cache, resolve_pretrained
+from lightning_app.hub import hub_cache, resolve_pretrained
 
 
 def _cache_copy(model_dir, cache, repo_id: str):
