@@ -293,6 +293,17 @@ def build_callbacks(
         if name == "lr_monitor" and not has_logger:
             log.info("callbacks.lr_monitor skipped: it needs a logger (logger=none)")
             continue
+        if isinstance(node, DictConfig | dict) and "_target_" not in node:
+            # Settings for a callback the chosen `callbacks` group does not have, e.g. an
+            # experiment's early-stopping patience under `callbacks=none`.
+            log.warning(
+                "callbacks.%s skipped: it sets %s but names no callback (_target_); the "
+                "callbacks group in use has no %s",
+                name,
+                sorted(node),
+                name,
+            )
+            continue
         callbacks.append(_instantiate(node, f"callbacks.{name}"))
     return callbacks
 
