@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from lightning_app.data.loaders import GroupedLoader, batch_loader, cat_pairs
+from lightning_app.data.loaders import GroupedLoader, batch_loader, cat_pairs, rank_and_world
 from lightning_app.data.preparation import SPLITS, prepare
 from lightning_app.data.report import format_report
 from lightning_app.data.spec import DataSpec
@@ -150,9 +150,7 @@ class ArrayDataModule(pl.LightningDataModule):
 
     # -- loaders ----------------------------------------------------------------------------
     def _loader(self, name: str, train: bool):
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
+        rank, world = rank_and_world(self.trainer)
         cfg = self.loader_cfg
         from_signal = train and self._signal is not None
         return batch_loader(

@@ -13,6 +13,13 @@ import torch
 from torch.utils.data import Sampler
 
 
+def rank_and_world(trainer) -> tuple[int, int]:
+    """``(global rank, world size)`` of the Trainer a loader is built for; ``(0, 1)`` without one."""
+    if trainer is None:
+        return 0, 1
+    return trainer.global_rank, trainer.world_size
+
+
 class EpochBatchSampler(Sampler[torch.Tensor]):
     """Yields index batches; the order depends only on ``seed`` and the epoch.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_app.config.schemas.augmentation import *
 from lightning_app.config.schemas.data import *
 from lightning_app.config.schemas.deployment import *
 from lightning_app.config.schemas.models import *

@@ -11,7 +11,7 @@ from lightning_app.config.choices import choices
 from lightning_app.config.schemas.data import InputKindChoice, TaskChoice
 from lightning_app.data.columns import infer_task, label_values
 from lightning_app.data.sources.base import RawData
-from lightning_app.data.sources.table import check_file
+from lightning_app.data.sources.table_files import check_file
 from lightning_app.data.splits import parse_split_column
 from lightning_app.errors import ConfigError, DataError
 

@@ -12,13 +12,8 @@ import numpy as np
 
 from lightning_app.data.sources.base import RawData
 from lightning_app.data.sources.limits import ReadLimits
-from lightning_app.data.sources.table import (
-    FORMATS,
-    TASKS,
-    read_table,
-    read_target,
-    require_columns,
-)
+from lightning_app.data.sources.table import FORMATS, TASKS, read_target, require_columns
+from lightning_app.data.sources.table_files import read_table
 from lightning_app.data.splits import parse_split_column
 from lightning_app.data.text import LEVELS, SIDES
 from lightning_app.errors import ConfigError, DataError

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,14 +32,18 @@ from lightning_app.data.labels import (
     single_class_error,
     unseen_label_error,
 )
-from lightning_app.data.loaders import EpochBatchSampler
 from lightning_app.data.sources.audio import BLOCK, LISTED_SKIPS
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.splits import SPLITS
 from lightning_app.data.streaming.blocks import hash_split, name_hash
-from lightning_app.data.streaming.images import ImageLoader, StreamingImageModule
+from lightning_app.data.streaming.images import StreamingImageModule
 from lightning_app.data.streaming.scan import check_splits
-from lightning_app.data.streaming.stats import NumericStats, needs_sample
+from lightning_app.data.streaming.stats import (
+    NumericStats,
+    feature_transform,
+    fit_policy,
+    needs_sample,
+)
 from lightning_app.errors import DataError
 
 
@@ -167,41 +172,12 @@ class StreamingAudioModule(StreamingImageModule):
 
         if self.fitted:
             return FeatureTransform.from_state(self.fitted["feature_transform"])
-        cfg = self.preprocessing_cfg
-        policy = (
-            cfg["normalize"],
-            cfg["impute"],
-            cfg["fill_value"],
-            cfg["cleaning"]["infinity"],
-            cfg["outliers"]["method"],
-            cfg["outliers"]["k"],
-        )
         shape = (-1, 1, 1) if layout == "image" else (1, -1)
-        rows = [torch.from_numpy(r.astype(np.float32)).reshape(shape) for r in stats.fit(policy)]
-        shift, scale, fill, posinf, neginf, lo, hi = rows
-        clips = policy[4] != "none"
-        return FeatureTransform(
-            shift, scale, fill, posinf, neginf, lo if clips else None, hi if clips else None
-        )
+        return feature_transform(stats, fit_policy(self.preprocessing_cfg), shape=shape)
 
-    def _loader(self, name: str, train: bool):
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
-        cfg = self.loader_cfg
-        rows = np.flatnonzero(self._codes == SPLITS.index(name))
+    def _files(self, rows: np.ndarray, train: bool) -> tuple[Dataset, Any]:
+        # Training with signal augmentation reads waveforms; the augmentation makes features.
         waves = train and hasattr(self.augment, "from_signal")
-        dataset = AudioFiles(
-            list(self._files_of[rows]), self._y_of[rows], self.source.settings, waves
-        )
-        sampler = EpochBatchSampler(
-            len(rows),
-            cfg["batch_size"] if train else cfg["eval_batch_size"],
-            shuffle=bool(cfg["shuffle"]) and train,
-            drop_last=bool(cfg["drop_last"]) and train,
-            seed=self.split_cfg["seed"],
-            rank=rank,
-            world_size=world,
-        )
-        transform = self.augment.from_signal if waves else None
-        return ImageLoader(dataset, sampler, int(cfg["num_workers"]), transform)
+        files, labels = list(self._files_of[rows]), self._y_of[rows]
+        dataset = AudioFiles(files, labels, self.source.settings, waves)
+        return dataset, (self.augment.from_signal if waves else None)

@@ -18,6 +18,7 @@ import torch
 
 from lightning_app.data.datamodule import ArrayDataModule
 from lightning_app.data.labels import class_weights as weights_of
+from lightning_app.data.loaders import rank_and_world
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.splits import SPLITS
 from lightning_app.data.streaming.loader import GroupedStream, ShardStream, StreamLoader
@@ -28,7 +29,7 @@ from lightning_app.data.streaming.scan import (
     scan,
     split_sizes,
 )
-from lightning_app.data.streaming.stats import feature_transform
+from lightning_app.data.streaming.stats import feature_transform, fit_policy
 from lightning_app.data.streaming.table import plan_table
 from lightning_app.data.tabular import TabularEncoder
 from lightning_app.data.transforms import FeatureTransform
@@ -107,16 +108,9 @@ class StreamingDataModule(ArrayDataModule):
     def _transform(self, result, encoder: TabularEncoder) -> FeatureTransform:
         """The feature transform over the encoder's outputs (numeric columns first, as the
         pass's statistics): numeric columns fitted, encoded categories untouched."""
-        cfg = self.preprocessing_cfg
-        policy = (
-            cfg["normalize"],
-            cfg["impute"],
-            cfg["fill_value"],
-            cfg["cleaning"]["infinity"],
-            cfg["outliers"]["method"],
-            cfg["outliers"]["k"],
+        return feature_transform(
+            result.stats, fit_policy(self.preprocessing_cfg), encoder.passthrough
         )
-        return feature_transform(result.stats, policy, encoder.passthrough)
 
     def _report(self, result, sizes, dropped, skipped, per_class, encoder) -> dict[str, Any]:
         report = {
@@ -151,9 +145,7 @@ class StreamingDataModule(ArrayDataModule):
         )
 
     def _loader(self, name: str, train: bool):
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
+        rank, world = rank_and_world(self.trainer)
         workers = int(self.loader_cfg["num_workers"])
         loader = StreamLoader(self._stream(name, train, rank, world), workers, train and world > 1)
         if train and world > 1 and len(loader) == 0:

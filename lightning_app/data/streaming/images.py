@@ -24,13 +24,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_app.data.datamodule import ArrayDataModule
 from lightning_app.data.labels import encode_labels, fit_classes, single_class_error
-from lightning_app.data.loaders import EpochBatchSampler
+from lightning_app.data.loaders import EpochBatchSampler, rank_and_world
 from lightning_app.data.sources.image_folder import LISTED_SKIPS, MODES, read_image
 from lightning_app.data.spec import DataSpec
 from lightning_app.data.splits import SPLITS
 from lightning_app.data.streaming.blocks import hash_split, name_hash
 from lightning_app.data.streaming.scan import check_splits
-from lightning_app.data.streaming.stats import NumericStats, needs_sample
+from lightning_app.data.streaming.stats import (
+    NumericStats,
+    feature_transform,
+    fit_policy,
+    needs_sample,
+)
 from lightning_app.data.transforms import FeatureTransform
 from lightning_app.errors import DataError
 
@@ -202,35 +207,18 @@ class StreamingImageModule(ArrayDataModule):
         return ok, skipped, stats
 
     def _transform(self, stats: NumericStats) -> FeatureTransform:
-        cfg = self.preprocessing_cfg
-        policy = (
-            cfg["normalize"],
-            cfg["impute"],
-            cfg["fill_value"],
-            cfg["cleaning"]["infinity"],
-            cfg["outliers"]["method"],
-            cfg["outliers"]["k"],
-        )
-        shift, scale, fill, posinf, neginf, lo, hi = (
-            torch.from_numpy(r.astype(np.float32)).reshape(-1, 1, 1) for r in stats.fit(policy)
-        )
-        clips = policy[4] != "none"
-        return FeatureTransform(
-            shift, scale, fill, posinf, neginf, lo if clips else None, hi if clips else None
-        )
+        return feature_transform(stats, fit_policy(self.preprocessing_cfg), shape=(-1, 1, 1))
+
+    def _files(self, rows: np.ndarray, train: bool) -> tuple[Dataset, Any]:
+        """The dataset decoding the files at ``rows``, and the transform of its batches."""
+        files, labels = list(self._files_of[rows]), self._y_of[rows]
+        return ImageFiles(files, labels, self.source.size, MODES[self.source.mode]), None
 
     def _loader(self, name: str, train: bool):
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
+        rank, world = rank_and_world(self.trainer)
         cfg = self.loader_cfg
         rows = np.flatnonzero(self._codes == SPLITS.index(name))
-        dataset = ImageFiles(
-            list(self._files_of[rows]),
-            self._y_of[rows],
-            self.source.size,
-            MODES[self.source.mode],
-        )
+        dataset, transform = self._files(rows, train)
         sampler = EpochBatchSampler(
             len(rows),
             cfg["batch_size"] if train else cfg["eval_batch_size"],
@@ -240,7 +228,7 @@ class StreamingImageModule(ArrayDataModule):
             rank=rank,
             world_size=world,
         )
-        return ImageLoader(dataset, sampler, int(cfg["num_workers"]))
+        return ImageLoader(dataset, sampler, int(cfg["num_workers"]), transform)
 
     def train_dataloader(self):
         from lightning_app.data.streaming.loader import GroupedStream

@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from lightning_app.data.sources.table_files import PARQUET_SUFFIXES
 from lightning_app.errors import DataError
 
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst", ".csv.xz")
 GLOB_CHARS = set("*?[")
 

@@ -170,15 +170,39 @@ class NumericStats:
         return (shift, scale, fill, posinf, neginf, lo, hi)
 
 
-def feature_transform(stats: NumericStats, policy: tuple, passthrough: np.ndarray) -> Any:
-    """The :class:`FeatureTransform` of tabular features from the pass's statistics;
-    ``passthrough`` marks the encoded categorical outputs (left as they are)."""
+def fit_policy(cfg: dict[str, Any]) -> tuple:
+    """The ``preprocessing`` config as :meth:`NumericStats.fit`'s ``policy``."""
+    return (
+        cfg["normalize"],
+        cfg["impute"],
+        cfg["fill_value"],
+        cfg["cleaning"]["infinity"],
+        cfg["outliers"]["method"],
+        cfg["outliers"]["k"],
+    )
+
+
+def feature_transform(
+    stats: NumericStats,
+    policy: tuple,
+    passthrough: np.ndarray | None = None,
+    shape: tuple[int, ...] = (-1,),
+) -> Any:
+    """The :class:`FeatureTransform` fitted from the pass's statistics by ``policy``
+    (:func:`fit_policy`).
+
+    ``passthrough`` marks outputs left as they are (a table's encoded categories; the
+    statistics cover the others, in order); ``shape`` is each fitted row's shape against the
+    model input (``(-1, 1, 1)``: per channel of an image).
+    """
     import torch
 
-    noop = np.array([0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf])
-    rows = np.repeat(noop[:, None], len(passthrough), axis=1)
-    rows[:, ~passthrough] = stats.fit(policy)  # the numeric outputs, in the statistics' order
-    tensors = [torch.from_numpy(r.astype(np.float32)) for r in rows]
+    rows = stats.fit(policy)
+    if passthrough is not None:
+        noop = np.array([0.0, 1.0, 0.0, np.inf, -np.inf, -np.inf, np.inf])
+        rows, fitted = np.repeat(noop[:, None], len(passthrough), axis=1), rows
+        rows[:, ~passthrough] = fitted
+    tensors = [torch.from_numpy(r.astype(np.float32)).reshape(shape) for r in rows]
     shift, scale, fill, posinf, neginf, lo, hi = tensors
     clips = policy[4] != "none"
     return FeatureTransform(
