@@ -24,7 +24,7 @@ $(BIN)/uv:
 # constraints file); then everything else at the locked versions, through uv.
 $(STAMP): pyproject.toml $(LOCK) Makefile $(BIN)/uv
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r $(LOCK)
 	# compat mode keeps hydra_plugins/ discoverable from an editable install
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -C editable_mode=compat -e .
 	touch $(STAMP)
