@@ -21,13 +21,30 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
+from pytorch_lightning.plugins.precision import FSDPPrecision
+from pytorch_lightning.strategies import FSDPStrategy
 from torch import nn
 
+from lightning_app.config.rules.training import FSDP_CPU_SHARDING
 from lightning_app.training.compat import FsdpStrategySeam
 
 log = logging.getLogger(__name__)
 
-SHARDING_STRATEGIES = ("FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD")
+
+
+class CpuFSDPPrecision(FSDPPrecision):
+    """Lightning's FSDP precision whose ``bf16-mixed`` autocasts on the CPU.
+
+    FSDP itself computes in bfloat16 (``MixedPrecision(param_dtype=bfloat16)``); Lightning's
+    plugin adds ``torch.autocast("cuda")`` around the forward, which the CPU disables with a
+    warning at every step. Here the autocast is the CPU's, so the ops autocast keeps in float32
+    (softmax, losses) stay there.
+    """
+
+    def forward_context(self) -> AbstractContextManager:
+        if self.precision == "bf16-mixed":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return super().forward_context()
 
 
 class CpuFSDPStrategy(FsdpStrategySeam):
@@ -65,9 +82,9 @@ class CpuFSDPStrategy(FsdpStrategySeam):
             raise ValueError("cpu_offload: the parameters of an FSDP run on CPU are in CPU memory")
         if state_dict_type != "full":
             raise ValueError(f"state_dict_type={state_dict_type!r}: only 'full' is supported")
-        if str(sharding_strategy).upper() not in SHARDING_STRATEGIES:
+        if str(sharding_strategy).upper() not in FSDP_CPU_SHARDING:
             raise ValueError(
-                f"sharding_strategy={sharding_strategy!r}: one of {', '.join(SHARDING_STRATEGIES)}"
+                f"sharding_strategy={sharding_strategy!r}: one of {', '.join(FSDP_CPU_SHARDING)}"
             )
         super().__init__(
             sharding_strategy=str(sharding_strategy).upper(),
@@ -79,6 +96,16 @@ class CpuFSDPStrategy(FsdpStrategySeam):
         self.wrap_layers = tuple(wrap_layers)
         self.held_params: list[int] = []  # parameters each rank holds, gathered after wrapping
         self._wrapped: nn.Module | None = None
+
+    @property
+    def precision_plugin(self) -> FSDPPrecision:
+        return FSDPStrategy.precision_plugin.fget(self)
+
+    @precision_plugin.setter
+    def precision_plugin(self, plugin: Any) -> None:
+        if type(plugin) is FSDPPrecision:  # the one Lightning picks for any FSDP strategy
+            plugin = CpuFSDPPrecision(plugin.precision)
+        FSDPStrategy.precision_plugin.fset(self, plugin)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         from torch.distributed.fsdp import FullyShardedDataParallel
