@@ -31,7 +31,6 @@ from lightning_app.training.compat import FsdpStrategySeam
 log = logging.getLogger(__name__)
 
 
-
 class CpuFSDPPrecision(FSDPPrecision):
     """Lightning's FSDP precision whose ``bf16-mixed`` autocasts on the CPU.
 

@@ -119,7 +119,10 @@ def test_fsdp_refuses_pruning_during_training():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["trainer=fsdp_cpu", "trainer.accelerator=gpu"], "with trainer=fsdp_cpu: it shards over CPU"),
+        (
+            ["trainer=fsdp_cpu", "trainer.accelerator=gpu"],
+            "with trainer=fsdp_cpu: it shards over CPU",
+        ),
         (["trainer=fsdp", "trainer.accelerator=cpu"], "GPUs only; use trainer=fsdp_cpu"),
         (["trainer=fsdp_cpu", "trainer.precision=16-mixed"], "use one of 32-true, bf16-mixed"),
         (["trainer=fsdp_cpu", "trainer.gradient_clip_val=1.0"], "cannot clip gradients by norm"),
@@ -137,4 +140,6 @@ def test_sharded_settings_that_cannot_run_are_refused(overrides, message):
 
 def test_fsdp_cpu_runs_in_float32_or_bfloat16():
     for precision in ("32-true", "bf16-mixed"):
-        validate_train_config(compose("train", ["trainer=fsdp_cpu", f"trainer.precision={precision}"]))
+        validate_train_config(
+            compose("train", ["trainer=fsdp_cpu", f"trainer.precision={precision}"])
+        )

@@ -250,7 +250,11 @@ def test_fsdp_on_cpu_is_refused_for_lightnings_class_only() -> None:
     with pytest.raises(ValueError, match="requires a GPU accelerator"):
         pl.Trainer(accelerator="cpu", devices=2, strategy=FSDPStrategy(), logger=False)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy=CpuFSDPStrategy(), precision="bf16-mixed", logger=False
+        accelerator="cpu",
+        devices=2,
+        strategy=CpuFSDPStrategy(),
+        precision="bf16-mixed",
+        logger=False,
     )
     assert isinstance(trainer.strategy, CpuFSDPStrategy)
     assert type(trainer.strategy.precision_plugin) is CpuFSDPPrecision  # Lightning's, swapped
