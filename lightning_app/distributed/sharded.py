@@ -36,8 +36,8 @@ class CpuFSDPPrecision(FSDPPrecision):
 
     FSDP itself computes in bfloat16 (``MixedPrecision(param_dtype=bfloat16)``); Lightning's
     plugin adds ``torch.autocast("cuda")`` around the forward, which the CPU disables with a
-    warning at every step. Here the autocast is the CPU's, so the ops autocast keeps in float32
-    (softmax, losses) stay there.
+    warning at every step. Here the autocast is the CPU's, so the ops it runs in float32 on the
+    CPU (the losses: cross-entropy of bfloat16 logits comes out float32) stay there.
     """
 
     def forward_context(self) -> AbstractContextManager:
