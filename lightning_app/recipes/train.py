@@ -33,6 +33,7 @@ def train(cfg: DictConfig) -> float | None:
 
     from lightning_app import build
     from lightning_app.distributed import ranks
+    from lightning_app.distributed.sharded import held_params_metrics
     from lightning_app.recipes.distill import teacher_for
     from lightning_app.runs import PREPROCESSING_FILE, update_metrics, write_json
 
@@ -67,7 +68,8 @@ def train(cfg: DictConfig) -> float | None:
     metrics, best = _fit_and_test(cfg, trainer, model, datamodule)
     ranks.finish(trainer)  # past the last collective: child ranks exit, rank 0 goes on
     if trainer.is_global_zero:
-        update_metrics(run_dir, metrics | sizes | _peak_memory())
+        held = held_params_metrics(trainer.strategy)  # fit/params_on_rank{R} under fsdp_cpu
+        update_metrics(run_dir, metrics | sizes | held | _peak_memory())
         log.info(
             "test metrics: %s",
             {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")},

@@ -12,6 +12,10 @@ than the code paths that rely on it. The pins in ``pyproject.toml`` name the ser
 - The subprocess launcher of DDP/FSDP strategies: ``_SubprocessScriptLauncher``, its
   children-spawning check, ``strategy._launcher`` and Fabric's thread-count helper.
 - ``_ResultMetric.to``, the store behind ``self.log``: :func:`skip_needless_result_moves`.
+- ``FSDPStrategy._setup_model`` (it wraps with ``device_id=root_device.index``, None on CPU,
+  which FSDP refuses) and the activation-checkpointing step after it: :class:`FsdpStrategySeam`.
+  The accelerator connector refuses FSDP on CPU only for ``type(strategy) is FSDPStrategy``, so
+  a subclass passes: ``tests/training/test_compat.py`` checks both.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from copy import deepcopy
 from typing import Any
 
 import torch
+from lightning_fabric.strategies.fsdp import _setup_activation_checkpointing
 from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.strategies import FSDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
 
@@ -32,6 +38,7 @@ __all__ = [
     "CheckpointSeam",
     "CsvLoggerSeam",
     "CsvWriterSeam",
+    "FsdpStrategySeam",
     "ScriptLauncherSeam",
     "is_subprocess_script_launcher",
     "raw_optimizer_step",
@@ -162,6 +169,26 @@ class ScriptLauncherSeam(_SubprocessScriptLauncher):
     def check_can_spawn_children(self) -> None:
         """Raise when this process must not start child ranks (``_check_can_spawn_children``)."""
         self._check_can_spawn_children()
+
+
+class FsdpStrategySeam(FSDPStrategy):
+    """Lightning's ``FSDPStrategy`` whose model wrapping subclasses may replace.
+
+    Lightning wraps the model in its private ``_setup_model``; here that is :meth:`wrap_model`
+    (Lightning's own unless overridden), and :meth:`after_wrapping` is the step Lightning runs
+    on the wrapped model (activation checkpointing, when configured).
+    """
+
+    def _setup_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return self.wrap_model(model)
+
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model wrapped in FSDP (Lightning's ``_setup_model``)."""
+        return super()._setup_model(model)
+
+    def after_wrapping(self, wrapped: torch.nn.Module) -> None:
+        """Apply the configured activation checkpointing, as Lightning does after wrapping."""
+        _setup_activation_checkpointing(wrapped, self._activation_checkpointing_kwargs)
 
 
 def strategy_launcher(strategy: Any) -> Any:

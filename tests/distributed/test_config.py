@@ -6,7 +6,7 @@ import pytest
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.errors import ConfigCompositionException
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
@@ -29,7 +29,7 @@ def compose_with_hydra(overrides: list[str]):
         return hydra_compose("train", overrides=overrides, return_hydra_config=True)
 
 
-@pytest.mark.parametrize("option", ["ddp", "ddp_cpu", "fsdp"])
+@pytest.mark.parametrize("option", ["ddp", "ddp_cpu", "fsdp", "fsdp_cpu"])
 def test_trainer_options_compose_and_validate(option):
     cfg = compose("train", [f"trainer={option}"])
     validate_train_config(cfg)
@@ -41,6 +41,11 @@ def test_trainer_options_compose_and_validate(option):
         )
     if option == "fsdp":
         assert strategy._target_.endswith("FSDPStrategy") and strategy.state_dict_type == "full"
+    if option == "fsdp_cpu":
+        assert (cfg.trainer.accelerator, cfg.trainer.devices) == ("cpu", 2)
+        assert strategy.state_dict_type == "full" and "cpu_offload" not in strategy
+        built = instantiate(strategy)  # the strategy Lightning gets, with the same keys as fsdp
+        assert built.sharding_strategy.name == "FULL_SHARD" and "BertLayer" in built.wrap_layers
 
 
 @pytest.mark.parametrize("name", sorted(LAUNCHERS))
@@ -109,3 +114,32 @@ def test_fsdp_refuses_pruning_during_training():
     cfg = compose("train", ["trainer=fsdp", "compression=prune"])
     with pytest.raises(ConfigError, match=r"trainer\.strategy=fsdp shards: use trainer=ddp"):
         validate_train_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["trainer=fsdp_cpu", "trainer.accelerator=gpu"],
+            "with trainer=fsdp_cpu: it shards over CPU",
+        ),
+        (["trainer=fsdp", "trainer.accelerator=cpu"], "GPUs only; use trainer=fsdp_cpu"),
+        (["trainer=fsdp_cpu", "trainer.precision=16-mixed"], "use one of 32-true, bf16-mixed"),
+        (["trainer=fsdp_cpu", "trainer.gradient_clip_val=1.0"], "cannot clip gradients by norm"),
+        (["trainer=fsdp", "trainer.gradient_clip_val=1.0"], "cannot clip gradients by norm"),
+        (["trainer=fsdp_cpu", "trainer.strategy.state_dict_type=sharded"], "full checkpoints only"),
+        (["trainer=fsdp_cpu", "+trainer.strategy.cpu_offload=true"], "in CPU memory already"),
+        (["trainer=fsdp_cpu", "trainer.strategy.sharding_strategy=HYBRID_SHARD"], "device mesh"),
+        (["trainer=fsdp_cpu", "compression=prune"], r"use trainer=ddp \(ddp_cpu on CPU\)"),
+    ],
+)
+def test_sharded_settings_that_cannot_run_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_train_config(compose("train", overrides))
+
+
+def test_fsdp_cpu_runs_in_float32_or_bfloat16():
+    for precision in ("32-true", "bf16-mixed"):
+        validate_train_config(
+            compose("train", ["trainer=fsdp_cpu", f"trainer.precision={precision}"])
+        )

@@ -237,3 +237,40 @@ def test_logged_values_are_the_same_with_skipped_moves(tmp_path) -> None:
         assert fit() == before
     finally:
         _ResultMetric.to = saved
+
+
+def test_fsdp_on_cpu_is_refused_for_lightnings_class_only() -> None:
+    # The accelerator connector checks `type(strategy) is FSDPStrategy`: a subclass on CPU passes.
+    # If this starts failing, Lightning changed the check (fsdp_cpu would be refused or no
+    # longer need the subclass).
+    from pytorch_lightning.strategies import FSDPStrategy
+
+    from lightning_app.distributed.sharded import CpuFSDPPrecision, CpuFSDPStrategy
+
+    with pytest.raises(ValueError, match="requires a GPU accelerator"):
+        pl.Trainer(accelerator="cpu", devices=2, strategy=FSDPStrategy(), logger=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy=CpuFSDPStrategy(),
+        precision="bf16-mixed",
+        logger=False,
+    )
+    assert isinstance(trainer.strategy, CpuFSDPStrategy)
+    assert type(trainer.strategy.precision_plugin) is CpuFSDPPrecision  # Lightning's, swapped
+
+
+def test_fsdp_model_wrapping_goes_through_the_seam(monkeypatch) -> None:
+    from pytorch_lightning.strategies import FSDPStrategy
+
+    assert _params(FSDPStrategy._setup_model) == ["self", "model"]
+    assert "_setup_model(self.model)" in inspect.getsource(FSDPStrategy.setup)
+    # Lightning's wrapping passes the root device's index: None on CPU, which FSDP refuses
+    assert "device_id=self.root_device.index" in inspect.getsource(FSDPStrategy._setup_model)
+    strategy = compat.FsdpStrategySeam()
+    assert strategy._activation_checkpointing_kwargs == {}
+    seen = []
+    monkeypatch.setattr(compat.FsdpStrategySeam, "wrap_model", lambda self, m: seen.append(m) or m)
+    model = torch.nn.Linear(2, 2)
+    assert strategy._setup_model(model) is model and seen == [model]
+    strategy.after_wrapping(model)  # no activation checkpointing configured: nothing happens

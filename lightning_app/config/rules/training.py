@@ -19,6 +19,10 @@ PER_STEP_KEYS = (
     "val_check_interval",
 )
 SPAWNING_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+# trainer=fsdp_cpu (lightning_app.distributed.sharded): what torch's FSDP runs on CPU processes
+FSDP_CPU_STRATEGY = "CpuFSDPStrategy"
+FSDP_CPU_SHARDING = ("FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD")  # hybrid ones need a device mesh
+FSDP_CPU_PRECISIONS = ("32-true", "bf16-mixed")  # fp16 has no CPU gradient scaler here
 
 
 def optimizer_problems(optimizer: DictConfig) -> list[str]:
@@ -130,12 +134,75 @@ def trainer_problems(t: DictConfig, prune: bool = False) -> list[str]:
         "run's test, export and report steps; use trainer=ddp_cpu (CPU) or trainer=ddp (GPUs), "
         "which run the same ranks as subprocesses",
     )
+    if "fsdp" in strategy.lower():
+        p += sharding_problems(t, strategy)
     _check(
         p,
         not (prune and "fsdp" in strategy.lower()),
         "compression.prune during training needs whole weights, which trainer.strategy=fsdp shards: "
-        "use trainer=ddp, or prune the trained run with `lapp export run_dir=... compression=prune`",
+        "use trainer=ddp (ddp_cpu on CPU), or prune the trained run with `lapp export run_dir=... compression=prune`",
     )
+    return p
+
+
+def sharding_problems(t: DictConfig, strategy: str) -> list[str]:
+    """Rules of the FSDP strategies: ``trainer=fsdp`` (GPUs) and ``trainer=fsdp_cpu``.
+
+    Args:
+        t: the ``trainer`` node.
+        strategy: ``trainer.strategy``'s ``_target_`` (or name).
+    """
+    p: list[str] = []
+    accelerator, node = str(t.accelerator), t.strategy
+    _check(
+        p,
+        not t.gradient_clip_val,
+        f"trainer.gradient_clip_val={t.gradient_clip_val} with trainer.strategy={strategy}: "
+        "Lightning's FSDP cannot clip gradients by norm (every rank holds a shard of them); set "
+        "trainer.gradient_clip_val=null",
+    )
+    if not strategy.endswith(FSDP_CPU_STRATEGY):
+        _check(
+            p,
+            accelerator != "cpu",
+            f"trainer.accelerator=cpu with trainer.strategy={strategy}: Lightning's FSDP strategy "
+            "runs on GPUs only; use trainer=fsdp_cpu for sharded training on CPU processes",
+        )
+        return p
+    _check(
+        p,
+        accelerator == "cpu",
+        f"trainer.accelerator={accelerator} with trainer=fsdp_cpu: it shards over CPU processes "
+        "(gloo); on GPUs use trainer=fsdp",
+    )
+    precision = {"32": "32-true", "bf16": "bf16-mixed"}.get(str(t.precision), str(t.precision))
+    _check(
+        p,
+        precision in FSDP_CPU_PRECISIONS,
+        f"trainer.precision={t.precision} with trainer=fsdp_cpu: use one of "
+        f"{', '.join(FSDP_CPU_PRECISIONS)}",
+    )
+    if isinstance(node, DictConfig):
+        sharding = str(node.get("sharding_strategy", "FULL_SHARD")).upper()
+        _check(
+            p,
+            sharding in FSDP_CPU_SHARDING,
+            f"trainer.strategy.sharding_strategy={sharding}: trainer=fsdp_cpu runs "
+            f"{', '.join(FSDP_CPU_SHARDING)} (the hybrid ones need a device mesh of several nodes)",
+        )
+        state = node.get("state_dict_type", "full")
+        _check(
+            p,
+            state == "full",
+            f"trainer.strategy.state_dict_type={state}: trainer=fsdp_cpu writes full checkpoints "
+            "only (lapp eval, lapp export and resume read one file); set it to full",
+        )
+        _check(
+            p,
+            not node.get("cpu_offload"),
+            f"trainer.strategy.cpu_offload={node.get('cpu_offload')}: with trainer=fsdp_cpu the "
+            "parameters are in CPU memory already; remove the key",
+        )
     return p
 
 
