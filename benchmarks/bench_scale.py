@@ -238,14 +238,15 @@ def bench_sweep(out: Path, trials: int, epochs: int, repeat: int) -> None:
         f"alternating 1 and 2 workers {repeat}x; {loads[0]} before, {loads[-1]} after"
     )
     print(
-        f"{'run':>3} {'workers':>7} {'trials/min':>10} {'steady':>7} {'vs 1':>6} "
+        f"{'run':>3} {'workers':>7} {'trials/min':>10} {'vs 1':>6} {'steady':>7} {'vs 1':>6} "
         f"{'worker CPU s/trial':>18} {'server CPU s/trial':>18} {'workers on CPU':>14} {'xacts/trial':>11} "
         f"{'free cores':>10}"
     )
     for r, w, m in rows:
         one = next(m1 for r1, w1, m1 in rows if r1 == r and w1 == 1)
         print(
-            f"{r + 1:>3} {w:>7} {m['whole']:>10.1f} {m['steady']:>7.1f} {m['steady'] / one['steady']:>5.2f}x "
+            f"{r + 1:>3} {w:>7} {m['whole']:>10.1f} {m['whole'] / one['whole']:>5.2f}x "
+            f"{m['steady']:>7.1f} {m['steady'] / one['steady']:>5.2f}x "
             f"{m['worker_cpu']:>18.3f} {m['server_cpu']:>18.3f} {m['busy']:>13.0%} {m['xacts']:>11.0f} "
             f"{w * one['worker_cpu'] / m['worker_cpu']:>9.2f}x"
         )
