@@ -80,9 +80,9 @@ FINISHING_STAGES = ("train", "eval", "export", "predict")
 
 def run() -> NoReturn:
     """The `lapp` console script: :func:`main`, then the process exits."""
-    from lightning_app.training.lean_imports import skip_torchmetrics_model_metrics
+    from lightning_app.training.lean_imports import lean_lightning_imports
 
-    skip_torchmetrics_model_metrics()
+    lean_lightning_imports()
     try:
         main()
         code = 0
