@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     from omegaconf import OmegaConf
 
+    from lightning_app.training.lean_imports import lean_lightning_imports
+
+    lean_lightning_imports()  # as the `lapp` process that started this rank
     from lightning_app.entry import run_task
     from lightning_app.recipes.train import train
 
