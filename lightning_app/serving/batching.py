@@ -97,10 +97,18 @@ class MicroBatcher:
         """Queue ``x`` (``(n, *shape)``) and wait for its outputs.
 
         Raises:
-            RequestError: 503 when shutting down or when the queue is full.
+            RequestError: 413 when ``x`` alone is more than the queue holds (it could never
+                fit); 503 when shutting down or when the queue is full.
         """
         if self._closing or self._task is None:
             raise RequestError("the server is shutting down; retry on another instance", status=503)
+        if len(x) > self.max_queue:
+            raise RequestError(
+                f"{len(x)} instances in one request, more than the batching queue holds "
+                f"(serve.batching.max_queue={self.max_queue}); send at most {self.max_queue} "
+                "per request, or raise the limit",
+                status=413,
+            )
         if self._queued + len(x) > self.max_queue:
             raise RequestError(
                 f"the server is busy ({self._queued} instances queued, limit {self.max_queue}); retry later",

@@ -118,6 +118,23 @@ def test_a_full_queue_refuses_with_503_and_the_rest_still_complete():
     assert len(done) == 3
 
 
+def test_a_request_larger_than_the_whole_queue_is_413_even_when_the_queue_is_empty():
+    model = Model()
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch_size=2, max_wait_s=0.0, max_queue=4)
+        await batcher.start()
+        with pytest.raises(RequestError) as err:
+            await batcher.submit(np.ones((5, 2)))
+        fits = await batcher.submit(np.ones((4, 2)))  # as many as the queue holds still runs
+        await batcher.stop()
+        return err.value, fits
+
+    err, fits = _run(main())
+    assert err.status == 413 and "max_queue=4" in str(err)
+    assert fits["logits"].shape == (4, 2)
+
+
 def test_a_model_failure_reaches_every_request_of_the_batch_and_the_batcher_goes_on():
     model = Model(fail=True)
 
