@@ -111,8 +111,10 @@ class StreamingAudioModule(StreamingImageModule):
         sizes = {n: int((self._codes == i).sum()) for i, n in enumerate(SPLITS)}
         dropped = {"unseen_label": int((~keep).sum())} if not keep.all() else {}
         check_splits(sizes, dropped)
-        kind = "image" if s.layout == "image" else "sequence"
-        self.spec = DataSpec("classification", s.shape, len(classes), kind, class_names=classes)
+        kind = s.input_kind
+        self.spec = DataSpec(
+            "classification", s.shape, len(classes), kind, class_names=classes, extra=s.spec_extra()
+        )
         self.feature_transform = self._fitted_transform(stats, s.layout)
         self.encoders = {
             "tabular": None,
