@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_a_model_without_a_feature_extractor_is_named(tiny_w2v, tmp_path):
 
 
 def test_a_wav2vec2_fine_tunes_and_its_artifact_answers_a_wav_as_torch_does(
-    train_in_process, tiny_w2v, clips
+    train_in_process, lapp_main, tiny_w2v, clips
 ):
     from lightning_app import build
     from lightning_app.data.audio.clips import load_clip
@@ -165,6 +166,14 @@ def test_a_wav2vec2_fine_tunes_and_its_artifact_answers_a_wav_as_torch_does(
     with torch.no_grad():
         expected = torch.softmax(loaded.model(torch.from_numpy(x)), dim=-1).numpy()
     np.testing.assert_allclose(model.run(x)["probs"], expected, atol=1e-4)
+
+    out = lapp_main(["predict", f"run_dir={run_dir}", f"input={wav}", "output=pred.csv"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(run_dir.parent / "pred.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    classes = state["spec"]["class_names"]
+    probs = [float(row[f"prob_{c}"]) for c in classes]
+    np.testing.assert_allclose(probs, expected[0], atol=1e-4)
 
 
 def test_waveform_features_with_a_spectrogram_model_are_named(lapp_main, tiny_ast, clips):
