@@ -214,3 +214,24 @@ def test_wrong_combinations_are_named_before_training(
     model = [] if overrides is CNN else [f"model.pretrained={tiny_w2v}"]
     out = lapp_main(["train", *overrides, *model, f"data.source.root={clips}"])
     assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+def test_streamed_clips_reach_the_model_as_samples(train_in_process, tiny_w2v, clips):
+    run_dir, _ = train_in_process(
+        [
+            "experiment=audio_waveform_finetune",
+            f"model.pretrained={tiny_w2v}",
+            f"data.source.root={clips}",
+            "data.source.streaming=true",
+            *QUICK,
+            "trainer.max_epochs=1",
+            "deployment=none",
+            "compression=none",
+        ],
+        tiny=False,
+    )
+    state = json.loads((run_dir / "preprocessing.json").read_text())
+    transform = state["feature_transform"]  # preprocessing=none: one channel, unchanged
+    assert state["spec"]["input_shape"] == [4000]
+    assert transform["shift"] == [[0.0]] and transform["scale"] == [[1.0]]
+    assert "test/acc" in json.loads((run_dir / "metrics.json").read_text())
