@@ -196,6 +196,8 @@ def _fit(x, raw, cfg, fitted, passthrough, index) -> FeatureTransform:
     """Step fit: the feature transform, fitted on the training split (or restored)."""
     if fitted:
         return FeatureTransform.from_state(fitted["feature_transform"])
+    if (raw.audio or {}).get("kind") == "waveform":  # raw samples: one channel, not a column each
+        x = x[:, :, None]
     return fit_feature_transform(
         x,
         raw.input_kind,

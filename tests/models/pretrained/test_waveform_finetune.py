@@ -157,6 +157,14 @@ def test_a_wav2vec2_fine_tunes_and_its_artifact_answers_a_wav_as_torch_does(
         "batch",
         "length",
     ]
+    transform = state["feature_transform"]  # one channel: the graph takes any length
+    assert transform["scale"] == [[1.0]] and transform["fill"] == [[0.0]]
+    other = np.random.default_rng(0).standard_normal((2, 1234)).astype(np.float32)
+    with torch.no_grad():
+        shorter = torch.softmax(
+            build.load_model(find_checkpoint(run_dir)).model(torch.from_numpy(other)), dim=-1
+        ).numpy()
+    np.testing.assert_allclose(model.run(other)["probs"], shorter, atol=1e-4)
     wav = next(clips.glob("up/*.wav"))
     x = build_parser(model).parse([{"audio": base64.b64encode(wav.read_bytes()).decode()}])
     settings = AudioSettings.from_state(state["audio"])
