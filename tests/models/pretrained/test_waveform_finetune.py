@@ -175,6 +175,7 @@ def test_a_wav2vec2_fine_tunes_and_its_artifact_answers_a_wav_as_torch_does(
         expected = torch.softmax(loaded.model(torch.from_numpy(x)), dim=-1).numpy()
     np.testing.assert_allclose(model.run(x)["probs"], expected, atol=1e-4)
 
+    _served_as_torch(run_dir, wav, expected[0])
     out = lapp_main(["predict", f"run_dir={run_dir}", f"input={wav}", "output=pred.csv"])
     assert out.returncode == 0, out.stderr[-2000:]
     with open(run_dir.parent / "pred.csv", newline="") as fh:
@@ -222,6 +223,36 @@ def test_wrong_combinations_are_named_before_training(
     model = [] if overrides is CNN else [f"model.pretrained={tiny_w2v}"]
     out = lapp_main(["train", *overrides, *model, f"data.source.root={clips}"])
     assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+def _served_as_torch(run_dir, wav, expected) -> None:
+    """`lapp serve` answers the WAV as torch does; bad bodies are 422s naming the problem."""
+    from omegaconf import OmegaConf
+    from starlette.testclient import TestClient
+
+    from lightning_app.config.schemas import ServerConf
+    from lightning_app.serving.server import create_app
+    from lightning_app.serving.settings import ServeSettings
+    from tests.data.audio.synth import wav_bytes
+
+    settings = ServeSettings.from_config(
+        OmegaConf.structured(ServerConf), str(run_dir / "model.onnx")
+    )
+    with TestClient(create_app(settings)) as client:
+        resp = client.post(
+            "/predict", content=wav.read_bytes(), headers={"content-type": "audio/wav"}
+        )
+        assert resp.status_code == 200, resp.text
+        probs = resp.json()["predictions"][0]["probabilities"]
+        np.testing.assert_allclose(probs, expected, atol=1e-4)  # in class order
+        t = np.arange(44100 * 2) / 44100  # 2 s of 44.1 kHz stereo: resampled, downmixed, cropped
+        stereo = np.stack([np.sin(2 * np.pi * 500 * t)] * 2, 1).astype(np.float32) * 0.3
+        headers = {"content-type": "audio/wav"}
+        assert client.post("/predict", content=wav_bytes(stereo, 44100), headers=headers).is_success
+        bad = client.post("/predict", content=b"not audio" * 8, headers=headers)
+        assert bad.status_code == 422 and "not readable audio" in bad.text, bad.text
+        short = client.post("/predict", json={"instances": [[0.1] * 100]})
+        assert short.status_code == 422 and "waveform array of shape [4000]" in short.text
 
 
 def test_streamed_clips_reach_the_model_as_samples(train_in_process, tiny_w2v, clips):
