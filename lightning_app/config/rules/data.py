@@ -129,7 +129,7 @@ def spec_problems(cfg: DictConfig, spec) -> list[str]:
         p.append(
             "model=rnn reads a spectrogram frame by frame: set data.source.layout=sequence (image suits model=cnn)"
         )
-    if spec.extra.get("audio") == "waveform":
+    if source.get("_target_") == AUDIO_SOURCE and source.features.kind == "waveform":
         p += _waveform_problems(cfg, spec)
     kinds = AUGMENTATION_INPUTS.get(cfg.augmentation.name)
     if kinds and spec.input_kind not in kinds:
