@@ -44,6 +44,11 @@ class AudioSettings:
         fmin, fmax: frequency range of the mel filters (Hz); fmax None = sample_rate / 2.
         log_offset: added to the mel energies before the log (the floor of silence).
         layout: ``image`` ``(1, bands, frames)`` or ``sequence`` ``(frames, bands)``.
+        normalize: ``kind=waveform``: each clip to zero mean and unit variance (as a
+            wav2vec2-like feature extractor with ``do_normalize`` does).
+
+    ``kind=waveform`` hands the model the clip's samples, ``(num_samples,)`` whatever the
+    layout; the spectrogram keys are then unused.
     """
 
     sample_rate: int = 16000
@@ -59,6 +64,7 @@ class AudioSettings:
     fmax: float | None = None
     log_offset: float = 1e-6
     layout: str = "image"
+    normalize: bool = True
 
     # -- derived sizes ---------------------------------------------------------------------------
     @property
@@ -90,8 +96,15 @@ class AudioSettings:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
     @property
+    def input_kind(self) -> str:
+        """The DataSpec input kind: ``image`` for the image layout, else ``sequence``."""
+        return "image" if self.layout == "image" and self.kind != "waveform" else "sequence"
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """Per-clip feature shape in this layout."""
+        if self.kind == "waveform":
+            return (self.num_samples,)
         if self.layout == "image":
             return (1, self.num_bands, self.num_frames)
         return (self.num_frames, self.num_bands)
@@ -100,6 +113,8 @@ class AudioSettings:
     def problems(self, prefix: str = "data.source") -> list[str]:
         """Every invalid setting, one line each, naming the full config key."""
         f = f"{prefix}.features"
+        if self.kind == "waveform":  # the samples themselves: no spectrogram key applies
+            return self._clip_problems(prefix)
         p = [
             *self._clip_problems(prefix),
             *self._spectrum_problems(f),
@@ -208,6 +223,12 @@ class AudioSettings:
             "raise n_fft or widen fmin..fmax",
         )
         return p
+
+    def spec_extra(self) -> dict[str, Any]:
+        """What a model of raw samples checks against its feature extractor (DataSpec.extra)."""
+        if self.kind != "waveform":
+            return {}
+        return {"audio": "waveform", "sample_rate": self.sample_rate, "normalize": self.normalize}
 
     def state(self) -> dict[str, Any]:
         """Plain settings plus derived sizes, for ``preprocessing.json`` and the ONNX metadata."""

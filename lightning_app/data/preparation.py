@@ -196,6 +196,8 @@ def _fit(x, raw, cfg, fitted, passthrough, index) -> FeatureTransform:
     """Step fit: the feature transform, fitted on the training split (or restored)."""
     if fitted:
         return FeatureTransform.from_state(fitted["feature_transform"])
+    if (raw.audio or {}).get("kind") == "waveform":  # raw samples: one channel, not a column each
+        x = x[:, :, None]
     return fit_feature_transform(
         x,
         raw.input_kind,
@@ -240,8 +242,17 @@ def _spec(raw, x, classes, num_outputs, encoders) -> DataSpec:
         # subword tokenizers: the padding id, which the network masks out of attention
         extra={"pad_id": tokenizer["pad_id"], "tokenizer": tokenizer["level"]}
         if tokenizer and "pad_id" in tokenizer
-        else {},
+        else _audio_extra(encoders["audio"]),
     )
+
+
+def _audio_extra(audio: dict[str, Any] | None) -> dict[str, Any]:
+    """Raw-sample audio: the rate and normalization a wav2vec2-like model checks."""
+    if not audio:
+        return {}
+    from lightning_app.config.audio import AudioSettings
+
+    return AudioSettings.from_state(audio).spec_extra()
 
 
 def _vocab_size(tokenizer: dict[str, Any]) -> int:

@@ -107,6 +107,21 @@ def describe_export_failure(err: BaseException, what: str) -> str:
     return f"cannot export {what} to ONNX: {type(err).__name__}: {summary[:500]}"
 
 
+def fold_weight_norms(model: nn.Module) -> None:
+    """Replace weight-norm parametrizations by the weights they compute, in place.
+
+    wav2vec2's positional convolution is weight-normed: exported as is, its weight is computed
+    in the graph on every call and is no initializer, which int8 quantizers need. The folded
+    weight is the same tensor, so the outputs do not change.
+    """
+    from torch.nn.utils import parametrize
+
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+
+
 def export_onnx(
     model: nn.Module,
     spec: DataSpec,
@@ -136,6 +151,7 @@ def export_onnx(
     if exporter not in EXPORTERS:
         raise ExportError(f"deployment.exporter={exporter!r}: allowed {list(EXPORTERS)}")
     path = Path(path)
+    fold_weight_norms(model)
     wrapper = ExportWrapper(model, spec.task == "classification").eval()
     x = example_input(spec, example)
     names = output_names(spec)
@@ -146,7 +162,7 @@ def export_onnx(
     }
     # A network that reads sequences of any length (pretrained encoders) gets a length axis too.
     length = bool(getattr(getattr(model, "net", model), "dynamic_length", False))
-    length = length and spec.input_kind == "tokens"
+    length = length and (spec.input_kind == "tokens" or spec.extra.get("audio") == "waveform")
     if exporter == "dynamo":
         dims = {0: torch.export.Dim("batch")}
         if length:
@@ -254,6 +270,7 @@ def torch_outputs(
     model: nn.Module, spec: DataSpec, x: torch.Tensor, batch_size: int
 ) -> dict[str, np.ndarray]:
     """The torch model's contract outputs on ``x``, batch by batch (eval mode, no grad)."""
+    fold_weight_norms(model)
     wrapper = ExportWrapper(model, spec.task == "classification").eval()
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in output_names(spec)}
     with torch.inference_mode():

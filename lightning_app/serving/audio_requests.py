@@ -1,6 +1,7 @@
 """Raw audio in `lapp serve` requests and `lapp predict` inputs, turned into the model's features.
 
-An audio model's ONNX input is the spectrogram; clients send recordings, which are decoded,
+An audio model's ONNX input is the spectrogram (or, with ``features.kind=waveform``, the clip's
+normalized samples); clients send recordings, which are decoded,
 fitted to the clip and turned into features with the functions training used
 (:func:`~lightning_app.data.audio.clips.load_clip`, :func:`~lightning_app.data.audio.features.compute_features`)
 and the settings stored in the artifact's ``lapp.preprocessing`` metadata. Accepted forms:

@@ -108,3 +108,23 @@ def test_parity_beyond_tolerance_reports_the_difference():
         check_parity(a, b, 1e-3, "model.onnx")
     nan = {LOGITS_NAME: np.array([[np.nan, 0, 0], [0, 0, 0]], np.float32)}
     assert max_abs_diff(nan, a) == float("inf")
+
+
+def test_weight_norm_is_folded_into_a_plain_weight_with_the_same_outputs():
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from lightning_app.export.onnx_export import fold_weight_norms
+
+    torch.manual_seed(0)
+    net = nn.Sequential(weight_norm(nn.Conv1d(2, 3, 5, padding=2), dim=2), nn.ReLU())
+    x = torch.randn(4, 2, 16)
+    with torch.no_grad():
+        before = net(x)
+    fold_weight_norms(net)
+    assert not parametrize.is_parametrized(net[0])
+    assert isinstance(net[0].weight, nn.Parameter) and "parametrizations" not in dict(
+        net[0].named_modules()
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), before)

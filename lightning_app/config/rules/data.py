@@ -129,9 +129,35 @@ def spec_problems(cfg: DictConfig, spec) -> list[str]:
         p.append(
             "model=rnn reads a spectrogram frame by frame: set data.source.layout=sequence (image suits model=cnn)"
         )
+    if source.get("_target_") == AUDIO_SOURCE and source.features.kind == "waveform":
+        p += _waveform_problems(cfg, spec)
     kinds = AUGMENTATION_INPUTS.get(cfg.augmentation.name)
     if kinds and spec.input_kind not in kinds:
         fits = [name for name, k in AUGMENTATION_INPUTS.items() if spec.input_kind in k] + ["none"]
         p.append(f"augmentation={cfg.augmentation.name} needs {' or '.join(kinds)} input but the data gives "
                  f"{spec.input_kind} input: use augmentation={' or '.join(fits)}")  # fmt: skip
+    return p
+
+
+def _waveform_problems(cfg: DictConfig, spec) -> list[str]:
+    """``features.kind=waveform`` feeds raw samples to a wav2vec2-like pretrained model only."""
+    p: list[str] = []
+    target = cfg.model.get("_target_")
+    model = BUILTIN_MODELS.get(target, target)
+    if model != "pretrained":
+        p.append(
+            f"data.source.features.kind=waveform gives {spec.input_shape[0]} raw samples per clip, "
+            f"read by wav2vec2-like model=pretrained backbones only, not model={model}: use "
+            "features.kind=log_mel (or mfcc) for it, or experiment=audio_waveform_finetune"
+        )
+    if cfg.preprocessing.normalize != "none":
+        p.append(
+            f"preprocessing.normalize={cfg.preprocessing.normalize}: raw-sample clips are "
+            "normalized per clip (data.source.features.normalize); set preprocessing=none"
+        )
+    if cfg.augmentation.name != "none":
+        p.append(
+            f"augmentation={cfg.augmentation.name}: not applied to raw-sample clips yet; set "
+            "augmentation=none"
+        )
     return p

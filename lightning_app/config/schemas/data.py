@@ -96,6 +96,7 @@ class Side(str, Enum):
 class AudioFeatureKind(str, Enum):
     log_mel = "log_mel"
     mfcc = "mfcc"
+    waveform = "waveform"  # the clip's samples themselves (wav2vec2-like pretrained models)
 
 
 class AudioLayout(str, Enum):
@@ -233,6 +234,7 @@ class AudioFeaturesConf:
     fmin: float = 20.0
     fmax: float | None = None  # null: sample_rate / 2
     log_offset: float = 1e-6  # log(mel + log_offset)
+    normalize: bool = True  # kind=waveform: per-clip zero mean, unit variance (do_normalize)
 
 
 @dataclass

@@ -101,7 +101,9 @@ class PretrainedConf:
     backbone_lr: float | None = None
     head_lr: float | None = None
     gradient_checkpointing: bool = False
+    freeze_feature_encoder: bool = True
     pooling: Pooling = Pooling.cls
     head_dropout: float = 0.1
     backbone_config: dict[str, Any] | None = None
     image_processor: dict[str, Any] | None = None
+    feature_extractor: dict[str, Any] | None = None

@@ -12,6 +12,10 @@ Pipeline, per clip of ``num_samples`` samples::
     -> triangular mel filters (HTK mel scale, fmin..fmax) -> log(mel + log_offset)
     [-> DCT-II (orthonormal), first n_mfcc coefficients]
 
+``kind=waveform`` keeps the samples, ``(num_samples,)`` per clip, each clip brought to zero mean
+and unit variance when ``normalize`` (``(x - mean) / sqrt(var + 1e-7)``, as
+``Wav2Vec2FeatureExtractor`` with ``do_normalize``).
+
 Layouts: ``image`` gives ``(1, bands, frames)`` (``cnn``, ``transformer`` patches);
 ``sequence`` gives ``(frames, bands)`` (``rnn``, ``transformer`` over frames).
 """
@@ -75,6 +79,14 @@ def _chunk_features(waves: np.ndarray, s: AudioSettings) -> np.ndarray:
     return out @ dct if dct is not None else out
 
 
+def normalized(waves: np.ndarray) -> np.ndarray:
+    """Each row to zero mean and unit variance, float32 (Wav2Vec2FeatureExtractor's formula)."""
+    w = waves.astype(np.float64)
+    mean = w.mean(axis=1, keepdims=True)
+    var = w.var(axis=1, keepdims=True)
+    return ((w - mean) / np.sqrt(var + 1e-7)).astype(np.float32)
+
+
 def compute_features(waves: np.ndarray, settings: AudioSettings) -> np.ndarray:
     """Clips -> the model's raw input, float32 ``(n, *settings.shape)``.
 
@@ -94,6 +106,8 @@ def compute_features(waves: np.ndarray, settings: AudioSettings) -> np.ndarray:
         raise ValueError(
             f"clips must be (n, {settings.num_samples}) samples, got {list(waves.shape)}"
         )
+    if settings.kind == "waveform":
+        return normalized(waves) if settings.normalize else waves.copy()
     out = np.empty((len(waves), settings.num_frames, settings.num_bands), dtype=np.float32)
     for start in range(0, len(waves), CHUNK):
         out[start : start + CHUNK] = _chunk_features(waves[start : start + CHUNK], settings)

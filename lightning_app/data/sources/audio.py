@@ -214,7 +214,7 @@ class AudioFolderSource:
             x=x,
             y=np.array([labels[i] for i in ok], dtype=object),
             task="classification",
-            input_kind="image" if self.settings.layout == "image" else "sequence",
+            input_kind=self.settings.input_kind,
             split=None if splits is None else np.array([splits[i] for i in ok]),
             report={"rows_read": len(ok), "audio": audio_report},
             audio=self.settings.state(),

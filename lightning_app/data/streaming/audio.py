@@ -62,9 +62,14 @@ class AudioFiles(Dataset):
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), int(self.labels[i])
 
 
+def _layout(s: AudioSettings) -> str:
+    """``image``, ``sequence``, or ``waveform`` (``(n, samples)``: one channel, any layout)."""
+    return "waveform" if s.kind == "waveform" else s.layout
+
+
 def _views(features: np.ndarray, layout: str) -> np.ndarray:
-    """Feature rows ``(values, k)`` for per-channel (image) or per-band (sequence) statistics."""
-    if layout == "image":  # (n, 1, bands, frames): one channel
+    """Feature rows ``(values, k)`` for per-channel (image, waveform) or per-band statistics."""
+    if layout in ("image", "waveform"):  # (n, 1, bands, frames) or (n, samples): one channel
         return features.reshape(-1, 1)
     return features.reshape(-1, features.shape[-1])  # (n, frames, bands)
 
@@ -111,9 +116,11 @@ class StreamingAudioModule(StreamingImageModule):
         sizes = {n: int((self._codes == i).sum()) for i, n in enumerate(SPLITS)}
         dropped = {"unseen_label": int((~keep).sum())} if not keep.all() else {}
         check_splits(sizes, dropped)
-        kind = "image" if s.layout == "image" else "sequence"
-        self.spec = DataSpec("classification", s.shape, len(classes), kind, class_names=classes)
-        self.feature_transform = self._fitted_transform(stats, s.layout)
+        kind = s.input_kind
+        self.spec = DataSpec(
+            "classification", s.shape, len(classes), kind, class_names=classes, extra=s.spec_extra()
+        )
+        self.feature_transform = self._fitted_transform(stats, _layout(s))
         self.encoders = {
             "tabular": None,
             "tokenizer": None,
@@ -151,7 +158,7 @@ class StreamingAudioModule(StreamingImageModule):
     def _read_pass(self, files, codes) -> tuple[list[int], list[str], list[dict], NumericStats]:
         """Read every file once: readable positions, skip reasons, changes, feature stats."""
         src, s = self.source, self.source.settings
-        k = 1 if s.layout == "image" else s.shape[-1]
+        k = s.shape[-1] if _layout(s) == "sequence" else 1
         sample = 100_000 if needs_sample(self.preprocessing_cfg) else 0
         stats = NumericStats(k, sample, int(self.split_cfg["seed"]))
         ok, skipped, changes = [], [], []
@@ -162,7 +169,7 @@ class StreamingAudioModule(StreamingImageModule):
                 skipped += [r for r in read if isinstance(r, str)]
                 train = [r[0] for i, r in good if codes[i] == 0]
                 if train:
-                    stats.update(_views(compute_features(np.stack(train), s), s.layout))
+                    stats.update(_views(compute_features(np.stack(train), s), _layout(s)))
                 ok += [i for i, _ in good]
                 changes += [r[1] for _, r in good]
         return ok, skipped, changes, stats
@@ -172,7 +179,7 @@ class StreamingAudioModule(StreamingImageModule):
 
         if self.fitted:
             return FeatureTransform.from_state(self.fitted["feature_transform"])
-        shape = (-1, 1, 1) if layout == "image" else (1, -1)
+        shape = (-1, 1, 1) if layout == "image" else (1, -1)  # waveform: (1, 1)
         return feature_transform(stats, fit_policy(self.preprocessing_cfg), shape=shape)
 
     def _files(self, rows: np.ndarray, train: bool) -> tuple[Dataset, Any]:

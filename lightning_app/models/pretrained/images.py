@@ -84,17 +84,23 @@ def check_image_fits(settings: dict[str, Any], shape: tuple[int, ...], config: A
 def check_frames_fit(shape: tuple[int, ...], config: Any) -> None:
     """Spectrogram frames ``(frames, bands)`` match a spectrogram transformer's input.
 
-    Audio runs feed the data stage's log-mel features (``layout: sequence``); a backbone that
-    takes raw waveforms (wav2vec2-like) or no audio at all is named.
+    Spectrogram runs feed the data stage's log-mel features (``layout: sequence``); a backbone
+    that takes raw waveforms (wav2vec2-like: ``features.kind=waveform``) or no audio is named.
     """
     bands = getattr(config, "num_mel_bins", None)
     frames = getattr(config, "max_length", None)
+    if not bands and getattr(config, "conv_kernel", None):
+        raise ConfigError(
+            f"model.pretrained: a {config.model_type} backbone reads raw waveforms, not "
+            "spectrogram frames: set data.source.features.kind=waveform (or use "
+            "experiment=audio_waveform_finetune)"
+        )
     if not bands:
         raise ConfigError(
             f"model.pretrained: a {config.model_type} backbone takes no spectrogram frames "
             "(its config has no num_mel_bins): audio runs fine-tune spectrogram transformers "
-            "(AST-like) on the data stage's log-mel features; models of raw waveforms "
-            "(wav2vec2-like) are not supported yet"
+            "(AST-like) on the data stage's log-mel features, and wav2vec2-like models on its "
+            "raw waveforms (features.kind=waveform)"
         )
     problems = []
     if len(shape) != 2:

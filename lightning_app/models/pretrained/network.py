@@ -5,7 +5,9 @@ head) loaded from ``model.pretrained`` (see :mod:`~lightning_app.hub`), a
 pooled representation (the first token, or the mean over real tokens / frames), dropout and one
 linear layer. The text input is the token ids the data stage made with the model's own
 tokenizer; the attention mask is computed inside (``ids != pad_id``), so the exported ONNX
-graph takes the ids alone, with any batch size and sequence length.
+graph takes the ids alone, with any batch size and sequence length. Audio input is the data
+stage's log-mel frames (AST-like backbones) or the clip's samples (``features.kind=waveform``,
+wav2vec2-like backbones: see :mod:`~lightning_app.models.pretrained.waveforms`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import nn
 from lightning_app.data.spec import DataSpec
 from lightning_app.errors import ConfigError
 from lightning_app.hub import read_config, resolve_pretrained
-from lightning_app.models.pretrained import images, tuning
+from lightning_app.models.pretrained import images, tuning, waveforms
 
 POOLINGS = ("cls", "mean")
 
@@ -106,6 +108,10 @@ class Pretrained(nn.Module):
             so a trained model is rebuilt without the original directory.
         image_processor: the image processor's normalization and size (image input); read
             from the directory, kept in checkpoints like ``backbone_config``.
+        freeze_feature_encoder: raw-waveform backbones: keep the convolutional feature
+            encoder fixed (as Hugging Face's recipes do).
+        feature_extractor: the audio feature extractor's ``sampling_rate`` and
+            ``do_normalize`` (waveform input); read from the directory, kept in checkpoints.
     """
 
     dynamic_length = True  # any sequence length up to the position table: exported as an axis
@@ -124,6 +130,8 @@ class Pretrained(nn.Module):
         head_dropout: float = 0.1,
         backbone_config: dict[str, Any] | None = None,
         image_processor: dict[str, Any] | None = None,
+        freeze_feature_encoder: bool = True,
+        feature_extractor: dict[str, Any] | None = None,
     ):
         super().__init__()
         if pooling not in POOLINGS:
@@ -133,17 +141,28 @@ class Pretrained(nn.Module):
                 "model=pretrained reads text (token ids), images or spectrogram frames; the "
                 f"data gives {spec.input_kind} input"
             )
+        waveform = spec.extra.get("audio") == "waveform"
         if backbone_config is None:
             directory = resolve_pretrained(pretrained, download)
             if spec.input_kind == "image":  # before the weights load: a wrong model fails fast
                 image_processor = images.image_settings(directory)
             backbone = load_backbone(directory)
+            if waveform:  # the model's kind first, then its extractor
+                waveforms.check_reads_waveforms(backbone.config)
+                feature_extractor = waveforms.extractor_settings(directory)
         else:  # rebuilt from a checkpoint, which holds the weights
             backbone = backbone_from_config(backbone_config)
-        self.kind, self.pooling = spec.input_kind, pooling
+        self.kind = "waveform" if waveform else spec.input_kind
+        self.pooling = pooling
         self.pad_id = int(spec.extra.get("pad_id", 0))
-        _check_fits(spec, backbone.config)
-        self.image_processor = image_processor
+        if waveform:
+            waveforms.check_reads_waveforms(backbone.config)
+            waveforms.check_waveform_fits(
+                spec.extra, spec.input_shape[0], feature_extractor, backbone.config
+            )
+        else:
+            _check_fits(spec, backbone.config)
+        self.image_processor, self.feature_extractor = image_processor, feature_extractor
         if self.kind == "image":
             images.check_image_fits(image_processor, spec.input_shape, backbone.config)
             shape = (1, -1, 1, 1)
@@ -155,6 +174,8 @@ class Pretrained(nn.Module):
             backbone.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
+        if waveform and freeze_feature_encoder and hasattr(backbone, "freeze_feature_encoder"):
+            backbone.freeze_feature_encoder()  # the conv layers: fixed in every strategy
         self.backbone = tuning.apply_strategy(backbone, finetune, lora or {})
         self.finetune, self.backbone_lr, self.head_lr = finetune, backbone_lr, head_lr
         self.head = nn.Sequential(
@@ -164,7 +185,11 @@ class Pretrained(nn.Module):
 
     def rebuild_config(self) -> dict[str, Any]:
         """Config keys that rebuild this network from a checkpoint alone."""
-        return {"backbone_config": self.backbone_config, "image_processor": self.image_processor}
+        return {
+            "backbone_config": self.backbone_config,
+            "image_processor": self.image_processor,
+            "feature_extractor": self.feature_extractor,
+        }
 
     def param_groups(self) -> list[dict[str, Any]]:
         """Trainable parameters in two groups: backbone and head, with their own rates."""
@@ -187,7 +212,7 @@ class Pretrained(nn.Module):
             if self.kind == "image":  # raw pixels: the processor's rescaling and normalization
                 pixels = (x * self.image_processor["rescale"] - self.pixel_mean) / self.pixel_std
                 out = self.backbone(pixel_values=pixels)
-            else:  # (frames, mel bands) of the data stage's features
+            else:  # (frames, mel bands) of the data stage's features, or (samples,)
                 out = self.backbone(input_values=x)
             hidden = out.last_hidden_state
             pooled = (

@@ -36,9 +36,20 @@ def save_backbone(net: Any, tokenizer_state: dict[str, Any] | None, run_dir: Pat
             (staging / "tokenizer_config.json").write_text(
                 json.dumps({"pad_token": tok.pad_token, "model_max_length": tok.max_len}, indent=2)
             )
+        if getattr(net, "feature_extractor", None):  # raw-waveform models: rate, normalization
+            _save_feature_extractor(net.feature_extractor, staging)
         if target.exists():
             shutil.rmtree(target)
         staging.replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _save_feature_extractor(settings: dict[str, Any], directory: Path) -> None:
+    """The run's ``sampling_rate`` and ``do_normalize`` as a Wav2Vec2FeatureExtractor."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    Wav2Vec2FeatureExtractor(
+        sampling_rate=settings["sampling_rate"], do_normalize=settings["do_normalize"]
+    ).save_pretrained(str(directory))

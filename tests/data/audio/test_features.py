@@ -120,3 +120,23 @@ def test_state_round_trip():
     state = S.state()
     assert state["num_samples"] == 4000 and state["shape"] == [S.num_frames, 32]
     assert AudioSettings.from_state(state) == S
+
+
+def test_waveform_features_are_the_samples_normalized_as_wav2vec2_extractors_do():
+    from transformers import Wav2Vec2FeatureExtractor
+
+    s = replace(S, kind="waveform")
+    x = _clips(3) + np.float32(0.3)  # an offset the normalization removes
+    out = compute_features(x, s)
+    assert s.shape == (4000,) and s.input_kind == "sequence" and out.shape == (3, 4000)
+    ref = Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=True)(
+        list(x), sampling_rate=8000, return_tensors="np"
+    )["input_values"]
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_array_equal(compute_features(x[1], s)[0], out[1])  # batch independent
+    raw = compute_features(x, replace(s, normalize=False))
+    np.testing.assert_array_equal(raw, x)
+    assert replace(s, n_mels=500).problems() == []  # the spectrogram keys do not apply
+    assert s.spec_extra() == {"audio": "waveform", "sample_rate": 8000, "normalize": True}
+    assert S.spec_extra() == {}
+    assert AudioSettings.from_state(s.state()) == s

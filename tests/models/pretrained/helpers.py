@@ -113,3 +113,34 @@ def build_tiny_ast(directory: Path, frames: int = 51, bands: int = 16, seed: int
     torch.manual_seed(seed)
     ASTModel(config).save_pretrained(str(directory))
     return directory
+
+
+def build_tiny_wav2vec2(
+    directory: Path, rate: int = 8000, normalize: bool = True, seed: int = 0
+) -> Path:
+    """A wav2vec2-like model of raw samples with random weights and its feature extractor.
+
+    The conv feature encoder (kernels 10, 3, 3; strides 5, 2, 2) has a receptive field of
+    40 samples and a hop of 20.
+    """
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 3, 3),
+        conv_stride=(5, 2, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+        vocab_size=8,
+    )
+    torch.manual_seed(seed)
+    Wav2Vec2Model(config).save_pretrained(str(directory))
+    Wav2Vec2FeatureExtractor(sampling_rate=rate, do_normalize=normalize).save_pretrained(
+        str(directory)
+    )
+    return directory
