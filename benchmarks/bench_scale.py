@@ -85,27 +85,32 @@ class CpuSampler:
     Args:
         groups: name -> a function listing the group's processes now (a server's backends come
             and go; one that exited is counted in its parent's children times once reaped).
+        sticky: the groups whose processes are not reaped by a member (the sweep workers).
     """
 
-    def __init__(self, groups: dict[str, Any], period: float = 0.2):
-        self.groups, self.period = groups, period
+    def __init__(self, groups: dict[str, Any], period: float = 0.2, sticky: tuple = ()):
+        self.groups, self.period, self.sticky = groups, period, sticky
         self.samples: list[tuple[float, dict[str, float]]] = []
+        self._last: dict[str, dict[int, float]] = {}  # group -> pid -> CPU seconds last read
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def _cpu(procs: list[psutil.Process]) -> float:
-        total = 0.0
+    def _cpu(self, group: str, procs: list[psutil.Process]) -> float:
+        """The group's CPU seconds. In a ``sticky`` group a process that has exited keeps its
+        last reading (else a sample taken just after a worker ends would drop its seconds);
+        in the others it drops out, its seconds counted in its parent's once reaped."""
+        seen = self._last.setdefault(group, {}) if group in self.sticky else {}
         for proc in procs:
             try:
                 t = proc.cpu_times()
             except psutil.Error:
-                continue  # exited
-            total += t.user + t.system + t.children_user + t.children_system
-        return total
+                continue  # exited: its last reading stays
+            seen[proc.pid] = t.user + t.system + t.children_user + t.children_system
+        return sum(seen.values())
 
     def sample(self) -> None:
-        self.samples.append((time.time(), {k: self._cpu(f()) for k, f in self.groups.items()}))
+        now = {k: self._cpu(k, f()) for k, f in self.groups.items()}
+        self.samples.append((time.time(), now))
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
@@ -179,7 +184,7 @@ def sweep_run(
     ]
     workers_ = [psutil.Process(p.pid) for p in procs]
     groups = {"workers": lambda: workers_, "server": lambda: server_processes(state)}
-    with CpuSampler(groups) as cpu:
+    with CpuSampler(groups, sticky=("workers",)) as cpu:
         for proc in procs:
             _, err = proc.communicate()
             if proc.returncode:
