@@ -334,8 +334,9 @@ def trained_model(model_dir: Path, max_steps: int, target: float = 0.95):
 
     from lightning_app.models.pretrained.network import Pretrained
 
-    net = Pretrained(_spec(), str(model_dir), head_dropout=0.0).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-4)
+    # mean pooling, as text_finetune's users set model.pooling=mean for a review's words
+    net = Pretrained(_spec(), str(model_dir), head_dropout=0.0, pooling="mean").train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     held_x, held_y = _task_batch(128, seed=900)
     acc, step = 0.0, 0
     while step < max_steps and acc < target:
@@ -418,7 +419,7 @@ def main() -> None:
         help="batch sizes of part 2 besides --batch (16: text_finetune's own)",
     )
     parser.add_argument(
-        "--finetune-steps", type=int, default=60, help="most steps of part 3's fine-tune"
+        "--finetune-steps", type=int, default=80, help="most steps of part 3's fine-tune"
     )
     parser.add_argument("--serve", action="store_true", help="also part 4 (serving)")
     parser.add_argument("--only-serve", action="store_true", help="part 4 alone")
