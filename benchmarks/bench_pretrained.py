@@ -419,7 +419,7 @@ def main() -> None:
         help="batch sizes of part 2 besides --batch (16: text_finetune's own)",
     )
     parser.add_argument(
-        "--finetune-steps", type=int, default=80, help="most steps of part 3's fine-tune"
+        "--finetune-steps", type=int, default=40, help="most steps of part 3's fine-tune"
     )
     parser.add_argument("--serve", action="store_true", help="also part 4 (serving)")
     parser.add_argument("--only-serve", action="store_true", help="part 4 alone")
