@@ -52,6 +52,7 @@ SIZES = {
     },
 }
 SEQ = 128
+LABEL_WORDS = 16  # places per row of part 3's synthetic task that carry the label
 LORA = {"r": 8, "alpha": 16.0, "dropout": 0.0, "target_modules": ["query", "value"]}
 
 
@@ -102,15 +103,15 @@ def _batch(batch: int, seed: int = 0):
 
 
 def _task_batch(batch: int, seed: int):
-    """Rows of part 3's synthetic review task: random words, and at 3 random places a word that
-    gives the label (id 5: class 1, id 6: class 0), as sentiment words do in a review."""
+    """Rows of part 3's synthetic review task: random words, and at LABEL_WORDS random places a
+    word that gives the label (id 5: class 1, id 6: class 0), as sentiment words do in a review."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(10, 300, (batch, SEQ), generator=g)
     y = torch.randint(0, 2, (batch,), generator=g)
-    where = torch.randint(1, SEQ - 1, (batch, 3), generator=g)
-    x.scatter_(1, where, (6 - y).unsqueeze(1).expand(-1, 3))
+    where = torch.randint(1, SEQ - 1, (batch, LABEL_WORDS), generator=g)
+    x.scatter_(1, where, (6 - y).unsqueeze(1).expand(-1, LABEL_WORDS))
     return x, y
 
 

@@ -16,6 +16,21 @@ from lightning_app.errors import ConfigError
 PROCESSOR_FILE = "preprocessor_config.json"
 
 
+def read_processor(directory: Path, key: str) -> Any:
+    """The directory's ``preprocessor_config.json`` as read (None when there is none).
+
+    Raises:
+        ConfigError: the file is not JSON.
+    """
+    path = Path(directory) / PROCESSOR_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{key}: cannot read {path}: {err}") from None
+
+
 def image_settings(directory: Path, key: str = "model.pretrained") -> dict[str, Any]:
     """``{"mean", "std", "rescale", "size": [H, W]}`` of the directory's image processor.
 
@@ -23,13 +38,7 @@ def image_settings(directory: Path, key: str = "model.pretrained") -> dict[str, 
         ConfigError: no image processor there (a text or audio model), or one without the
             normalization an image model needs.
     """
-    path = Path(directory) / PROCESSOR_FILE
-    meta: Any = None
-    if path.is_file():
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{key}: cannot read {path}: {err}") from None
+    meta = read_processor(directory, key)
     if not isinstance(meta, dict) or "image_mean" not in meta or "image_std" not in meta:
         held = "a tokenizer" if (Path(directory) / "tokenizer.json").is_file() else "no processor"
         raise ConfigError(

@@ -8,13 +8,11 @@ must be long enough for the convolutional feature encoder to give at least one f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from lightning_app.errors import ConfigError
-
-PROCESSOR_FILE = "preprocessor_config.json"
+from lightning_app.models.pretrained.images import PROCESSOR_FILE, read_processor
 
 
 def takes_waveforms(config: Any) -> bool:
@@ -28,13 +26,7 @@ def extractor_settings(directory: Path, key: str = "model.pretrained") -> dict[s
     Raises:
         ConfigError: no readable feature extractor with a ``sampling_rate``.
     """
-    path = Path(directory) / PROCESSOR_FILE
-    meta: Any = None
-    if path.is_file():
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{key}: cannot read {path}: {err}") from None
+    meta = read_processor(directory, key)
     if not isinstance(meta, dict) or "sampling_rate" not in meta:
         raise ConfigError(
             f"{key}: {directory} holds no audio feature extractor ({PROCESSOR_FILE} with "
