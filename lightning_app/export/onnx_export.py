@@ -270,7 +270,6 @@ def torch_outputs(
     model: nn.Module, spec: DataSpec, x: torch.Tensor, batch_size: int
 ) -> dict[str, np.ndarray]:
     """The torch model's contract outputs on ``x``, batch by batch (eval mode, no grad)."""
-    fold_weight_norms(model)
     wrapper = ExportWrapper(model, spec.task == "classification").eval()
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in output_names(spec)}
     with torch.inference_mode():

@@ -147,16 +147,15 @@ class Pretrained(nn.Module):
             if spec.input_kind == "image":  # before the weights load: a wrong model fails fast
                 image_processor = images.image_settings(directory)
             backbone = load_backbone(directory)
-            if waveform:  # the model's kind first, then its extractor
-                waveforms.check_reads_waveforms(backbone.config)
-                feature_extractor = waveforms.extractor_settings(directory)
-        else:  # rebuilt from a checkpoint, which holds the weights
-            backbone = backbone_from_config(backbone_config)
+        else:  # rebuilt from a checkpoint, which holds the weights and the extractor's settings
+            directory, backbone = None, backbone_from_config(backbone_config)
         self.kind = "waveform" if waveform else spec.input_kind
         self.pooling = pooling
         self.pad_id = int(spec.extra.get("pad_id", 0))
         if waveform:
-            waveforms.check_reads_waveforms(backbone.config)
+            waveforms.check_reads_waveforms(backbone.config)  # the model's kind, then its extractor
+            if directory is not None:
+                feature_extractor = waveforms.extractor_settings(directory)
             waveforms.check_waveform_fits(
                 spec.extra, spec.input_shape[0], feature_extractor, backbone.config
             )
