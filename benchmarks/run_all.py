@@ -1,7 +1,8 @@
 """`make bench`: run every ``benchmarks/bench_*.py`` in turn and print its output.
 
-``python benchmarks/run_all.py [NAME ...] [-- FLAG ...]`` runs only the scripts whose name
-contains a NAME (e.g. ``deployment``); flags after ``--`` go to each script run
+``python benchmarks/run_all.py [NAME ...] [-- FLAG ...]`` runs only the scripts a NAME picks: the
+one named exactly ``bench_NAME.py`` where there is one (``train`` is ``bench_train.py``, not also
+``bench_pretrained.py``), else every script whose name contains it (e.g. ``serv``); flags after ``--`` go to each script run
 (``make bench ARGS="recipes -- --recipes csv_mlp"``). Benchmarks measure and print; nothing here
 asserts a time.
 """
@@ -17,13 +18,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def pick(scripts: list[Path], name: str) -> list[Path]:
+    """The scripts NAME picks: ``bench_NAME.py`` alone if it exists, else those containing NAME."""
+    exact = [p for p in scripts if p.stem == f"bench_{name}"]
+    return exact or [p for p in scripts if name in p.stem]
+
+
 def main(argv: list[str]) -> int:
     flags = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     names = [a for a in argv if not a.startswith("-")]
-    scripts = sorted(
-        p for p in HERE.glob("bench_*.py") if not names or any(n in p.stem for n in names)
-    )
+    every = sorted(HERE.glob("bench_*.py"))
+    scripts = sorted({p for n in names for p in pick(every, n)}) if names else every
     if not scripts:
         print(
             f"no benchmark matches {names}; available: {[p.stem for p in sorted(HERE.glob('bench_*.py'))]}"
