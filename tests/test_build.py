@@ -21,7 +21,7 @@ def test_callback_settings_without_a_callback_are_skipped_with_a_warning(tmp_pat
     )
     monitor = OmegaConf.create({"metric": "val/acc", "mode": "max"})
     checkpoint = OmegaConf.create(
-        {"save_last": True, "every_n_epochs": 1, "every_n_train_steps": 0}
+        {"save_last": True, "every_n_epochs": 1, "every_n_train_steps": 0, "write_interval_s": 1.0}
     )
     with caplog.at_level(logging.WARNING):
         callbacks = build_callbacks(callbacks_cfg, monitor, checkpoint, tmp_path, has_logger=False)

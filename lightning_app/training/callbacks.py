@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from weakref import proxy
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from lightning_app.training.checkpoint_io import link_or_copy
+from lightning_app.training.checkpoint_io import AtomicCheckpointIO, link_or_copy
 from lightning_app.training.compat import CheckpointSeam
 
 
@@ -67,22 +68,47 @@ class RunCheckpoint(CheckpointSeam):
       checkpoint write. Both names are later replaced by renames, never written in place, so the
       shared file never changes under either name. Without hard links (some file systems) the
       file is copied.
+    - Epoch ends closer than ``write_interval_s`` seconds to the last write keep their
+      checkpoints in memory (:meth:`AtomicCheckpointIO.coalescing`): epochs of a few
+      milliseconds would otherwise spend more time writing checkpoints than training. What
+      waits is written at the next epoch end that is due and when ``fit`` ends or fails; a
+      killed run loses at most ``write_interval_s`` of training beyond its current epoch. 0
+      writes every epoch. Runs on several processes write every epoch (other ranks may read
+      the files).
     """
 
     _last_written_step = -1
 
+    def __init__(self, *args, write_interval_s: float = 0.0, **kwargs):
+        if write_interval_s < 0:
+            raise ValueError(f"write_interval_s must be >= 0, got {write_interval_s}")
+        super().__init__(*args, **kwargs)
+        self.write_interval_s = write_interval_s
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # After this epoch's validation (if any): also epochs without validation get last.ckpt.
         due = self._last_due(trainer)
-        super().on_train_epoch_end(trainer, pl_module)
-        if due:
-            self._save_last_if_missing(trainer)
+        with self._coalescing(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+            if due:
+                self._save_last_if_missing(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         due = self._last_due(trainer)
-        super().on_validation_end(trainer, pl_module)
-        if due and not self.saves_on_train_epoch_end(trainer):
-            self._save_last_if_missing(trainer)
+        with self._coalescing(trainer):
+            super().on_validation_end(trainer, pl_module)
+            if due and not self.saves_on_train_epoch_end(trainer):
+                self._save_last_if_missing(trainer)
+
+    def _coalescing(self, trainer: pl.Trainer):
+        io = trainer.strategy.checkpoint_io
+        if (
+            self.write_interval_s > 0
+            and trainer.world_size == 1
+            and isinstance(io, AtomicCheckpointIO)
+        ):
+            return io.coalescing(self.write_interval_s)
+        return nullcontext()
 
     def _last_due(self, trainer: pl.Trainer) -> bool:
         return (
@@ -111,7 +137,11 @@ class RunCheckpoint(CheckpointSeam):
             super().write_last(trainer, monitor_candidates)
             return
         if trainer.is_global_zero:
-            link_or_copy(source, path)
+            io = trainer.strategy.checkpoint_io
+            if isinstance(io, AtomicCheckpointIO):
+                io.link(source, path)  # later, when the save of `source` waits
+            else:
+                link_or_copy(source, path)
         trainer.strategy.barrier("RunCheckpoint.write_last")
         self.last_saved_path = path
         if trainer.is_global_zero:

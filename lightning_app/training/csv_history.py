@@ -6,6 +6,10 @@ merges instead: the earlier rows stay, and a row logged again after the resume (
 epoch and metrics: the interrupted epoch, the test of a run killed during export) replaces the
 earlier one. Such a rewrite is atomic, so a kill leaves either version whole; rows that are new
 are appended, as Lightning's own writer does.
+
+Lightning asks the logger to save after every logged row, a file write per epoch or two. Rows
+logged less than ``write_interval_s`` after the last write wait in memory until a later save is
+due, or until the logger is finalized (the end of ``fit`` or ``test``, also when they fail).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +116,30 @@ def _write_atomically(path: Path, keys: list[str], rows: list[dict[str, Any]]) -
 
 
 class HistoryCSVLogger(CsvLoggerSeam):
-    """``pytorch_lightning.loggers.CSVLogger`` whose ``metrics.csv`` survives a resume."""
+    """``pytorch_lightning.loggers.CSVLogger`` whose ``metrics.csv`` survives a resume.
+
+    ``write_interval_s``: rows wait in memory until this long after the last write (0: every
+    save writes); :meth:`finalize` writes what waits.
+    """
+
+    def __init__(self, *args: Any, write_interval_s: float = 0.0, **kwargs: Any):
+        if write_interval_s < 0:
+            raise ValueError(f"write_interval_s must be >= 0, got {write_interval_s}")
+        super().__init__(*args, **kwargs)
+        self.write_interval_s = float(write_interval_s)
+        self._last_write = time.monotonic()
+
+    def save(self) -> None:
+        if time.monotonic() - self._last_write >= self.write_interval_s:
+            self._write_now()
+
+    def finalize(self, status: str) -> None:
+        if self._experiment is not None:  # none was made on a rank that logs nothing
+            self._write_now()
+
+    def _write_now(self) -> None:
+        super().save()
+        self._last_write = time.monotonic()
 
     def make_writer(self, log_dir: str) -> HistoryWriter:
         return HistoryWriter(log_dir=log_dir)

@@ -39,7 +39,8 @@ def test_last_is_the_final_step_and_links_best_when_both_were_saved_then(train_i
 def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_every):
     """last.ckpt is the state of each epoch, also after the monitored metric stops improving
     (Lightning 2.6 alone would stop writing it then) and in epochs without validation. It is
-    the same file as best.ckpt exactly when best.ckpt was written at that step."""
+    the same file as best.ckpt exactly when best.ckpt was written at that step.
+    (``checkpoint.write_interval_s=0``: every epoch's checkpoints go to disk at once.)"""
     from lightning_app.training import callbacks as cb_module
 
     seen = []
@@ -64,7 +65,11 @@ def test_every_epoch_leaves_its_own_last_checkpoint(train_in_process, validate_e
     try:
         _run(
             train_in_process,
-            ["optimizer.lr=0.003", f"trainer.check_val_every_n_epoch={validate_every}"],
+            [
+                "optimizer.lr=0.003",
+                f"trainer.check_val_every_n_epoch={validate_every}",
+                "checkpoint.write_interval_s=0",
+            ],
         )
     finally:
         cb_module.RunCheckpoint.write_last = original
@@ -125,3 +130,83 @@ def test_resume_keeps_the_early_stopping_state(tmp_path, monkeypatch):
     resumed = fit(cut, 10, resume=cut)
     assert len(epochs_run) == 2  # epochs 3 and 4: the patience counted epochs 1 and 2 too
     assert resumed["fit/epochs"] == whole["fit/epochs"]
+
+
+def _weights(path):
+    state = torch.load(path, weights_only=True)
+    return state["global_step"], state["epoch"], state["state_dict"]
+
+
+def test_fast_epochs_write_their_checkpoints_once_with_the_same_content(
+    train_in_process, tmp_path, monkeypatch
+):
+    """Epochs far shorter than checkpoint.write_interval_s (1 s by default) keep their
+    checkpoints in memory; the end of fit writes the latest, the same as writing every epoch."""
+    from lightning_app.training import checkpoint_io
+
+    writes = []
+    real = checkpoint_io.AtomicCheckpointIO._write
+    monkeypatch.setattr(
+        checkpoint_io.AtomicCheckpointIO,
+        "_write",
+        lambda self, ckpt, path, size: (writes.append(path), real(self, ckpt, path, size))[1],
+    )
+    common = ["scheduler=none", "optimizer.lr=0.003", "trainer.deterministic=true"]
+    every, _ = _run(train_in_process, [*common, "checkpoint.write_interval_s=0"])
+    every_writes = len(writes)
+    (tmp_path / "every").mkdir()
+    for name in ("best.ckpt", "last.ckpt"):
+        (every / name).rename(tmp_path / "every" / name)
+    writes.clear()
+    ckpt, metrics = _run(train_in_process, common)
+    assert every_writes >= 4 and 1 <= len(writes) <= 2, (every_writes, writes)
+    for name in ("best.ckpt", "last.ckpt"):
+        step, epoch, weights = _weights(ckpt / name)
+        step0, epoch0, weights0 = _weights(tmp_path / "every" / name)
+        assert (step, epoch) == (step0, epoch0)
+        assert weights.keys() == weights0.keys()
+        # Exactly equal; NaN buffers (the transform's fill values) count as equal.
+        assert all(
+            torch.allclose(weights[k], weights0[k], rtol=0, atol=0, equal_nan=True) for k in weights
+        )
+    assert _weights(ckpt / "last.ckpt")[0] == metrics["fit/steps"]
+    assert not list(ckpt.glob(".*"))
+
+
+def test_a_failing_fit_still_writes_the_checkpoints_that_waited(
+    train_in_process, tmp_path, monkeypatch
+):
+    from lightning_app.models.module import LitModel
+
+    start = LitModel.on_train_epoch_start
+
+    def fail_in_third_epoch(module):
+        if module.current_epoch == 2:
+            raise RuntimeError("the machine went away")
+        start(module)
+
+    monkeypatch.setattr(LitModel, "on_train_epoch_start", fail_in_third_epoch)
+    with pytest.raises(RuntimeError, match="went away"):
+        _run(train_in_process)
+    ckpt = tmp_path / "run" / "checkpoints"  # train_in_process's run directory
+    assert _weights(ckpt / "last.ckpt")[1] == 1
+    assert (ckpt / "best.ckpt").exists() and not list(ckpt.glob(".*"))
+
+
+@pytest.mark.parametrize(("value", "shown"), [("-1", "-1.0"), ("-0.5", "-0.5")])
+def test_a_negative_write_interval_is_a_config_error(value, shown):
+    from lightning_app.config.validate import validate_train_config
+    from lightning_app.errors import ConfigError
+    from tests.conftest import compose
+
+    with pytest.raises(ConfigError, match=rf"checkpoint.write_interval_s={shown}: must be >= 0"):
+        validate_train_config(compose("train", [f"checkpoint.write_interval_s={value}"]))
+
+
+def test_a_write_interval_that_is_not_a_number_is_refused_by_the_schema():
+    from hydra.errors import ConfigCompositionException
+
+    from tests.conftest import compose
+
+    with pytest.raises(ConfigCompositionException, match="write_interval_s=soon"):
+        compose("train", ["checkpoint.write_interval_s=soon"])

@@ -109,3 +109,47 @@ def test_hparams_yaml_loads_back_as_logged(tmp_path):
     text = (tmp_path / "hparams.yaml").read_text()
     assert "color" in text and "seed: 4" in text
     assert not list(tmp_path.glob(".*"))
+
+
+def test_rows_wait_until_the_interval_has_passed_and_finalize_writes_them(tmp_path, monkeypatch):
+    from lightning_app.training import csv_history
+
+    now = [100.0]
+    monkeypatch.setattr(csv_history.time, "monotonic", lambda: now[0])
+    logger = csv_history.HistoryCSVLogger(
+        save_dir=tmp_path, name="logs", version="", write_interval_s=1.0
+    )
+    path = tmp_path / "logs" / "metrics.csv"
+    logger.log_metrics({"val/loss": 0.5}, step=9)
+    logger.save()  # 0 s after the start: waits
+    assert not path.exists()
+    now[0] += 1.5
+    logger.log_metrics({"val/loss": 0.4}, step=19)
+    logger.save()  # due: both rows
+    assert [r["val/loss"] for r in _rows(tmp_path)] == ["0.5", "0.4"]
+    logger.log_metrics({"val/loss": 0.3}, step=29)
+    logger.save()  # 0 s after that write: waits
+    assert len(_rows(tmp_path)) == 2
+    logger.finalize("failed")  # also when fit fails
+    assert [r["val/loss"] for r in _rows(tmp_path)] == ["0.5", "0.4", "0.3"]
+
+
+def test_every_epoch_is_in_metrics_csv_after_a_fast_run(tmp_path):
+    """The default 1 s interval holds rows back during a run of short epochs; none is lost."""
+    from lightning_app.recipes.train import train
+
+    run_dir = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith("logger=")]
+    train(compose("train", [*overrides, "trainer.max_epochs=5", f"paths.run_dir={run_dir}"]))
+    rows = _rows(run_dir)
+    assert _epochs(rows, "val/loss") == _epochs(rows, "train/loss") == [0, 1, 2, 3, 4]
+    assert len(_epochs(rows, "test/acc")) == 1  # the test of the best checkpoint, after fit
+
+
+def test_a_negative_interval_is_refused():
+    import pytest
+
+    from lightning_app.training.csv_history import HistoryCSVLogger
+
+    with pytest.raises(ValueError, match="write_interval_s must be >= 0"):
+        HistoryCSVLogger(save_dir=".", write_interval_s=-1)

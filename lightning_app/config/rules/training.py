@@ -61,6 +61,12 @@ def training_problems(cfg: DictConfig) -> list[str]:
         steps >= 0,
         f"checkpoint.every_n_train_steps={steps}: must be >= 0 (0: last.ckpt at epoch ends only)",
     )
+    interval = cfg.checkpoint.write_interval_s
+    _check(
+        p,
+        interval >= 0,
+        f"checkpoint.write_interval_s={interval}: must be >= 0 (0: write every epoch's checkpoint)",
+    )
     spe = cfg.steps_per_execution
     _check(
         p,

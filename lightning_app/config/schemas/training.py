@@ -104,6 +104,9 @@ class CheckpointConf:
     every_n_train_steps: int = (
         0  # also write last.ckpt every N optimizer steps (0: epoch ends only)
     )
+    write_interval_s: float = (
+        1.0  # epoch-end checkpoints sooner than this after the last write wait in memory
+    )
 
 
 @dataclass
