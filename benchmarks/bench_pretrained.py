@@ -298,6 +298,9 @@ def _onnx(model_dir: Path, work: Path, train_steps: int) -> dict[str, float]:
     sessions = {p.name: open_session(p, threads=1) for p in (fp32, int8)}
     outs = {n: s.run(None, {"input": x.numpy()})[0] for n, s in sessions.items()}
     agree = float(np.mean(outs["model.onnx"].argmax(-1) == outs["model.int8.onnx"].argmax(-1)))
+    probs = {n: np.exp(o - o.max(-1, keepdims=True)) for n, o in outs.items()}
+    probs = {n: p / p.sum(-1, keepdims=True) for n, p in probs.items()}
+    prob_gap = float(np.abs(probs["model.onnx"] - probs["model.int8.onnx"]).max())
     one = x[:1]
 
     def lat(fn, n=20):
@@ -323,6 +326,7 @@ def _onnx(model_dir: Path, work: Path, train_steps: int) -> dict[str, float]:
         )
         / eager,
         "agreement_int8_fp32": agree,
+        "max_prob_gap": prob_gap,
         "finetune_steps": steps,
         "finetune_accuracy": accuracy,
     }
@@ -475,7 +479,8 @@ def _print_onnx(onnx: dict[str, float]) -> None:
     print(
         "3. onnx: int8/fp32 size {size_int8_vs_fp32:.2f}x; batch-1 latency int8/eager "
         "{latency_int8_vs_eager:.2f}x, fp32/eager {latency_fp32_vs_eager:.2f}x; argmax "
-        "agreement int8 vs fp32 {agreement_int8_fp32:.3f} (256 rows; the model fine-tuned "
+        "agreement int8 vs fp32 {agreement_int8_fp32:.3f}, largest class-probability gap "
+        "{max_prob_gap:.4f} (256 rows; the model fine-tuned "
         "{finetune_steps} steps to held-out accuracy {finetune_accuracy:.3f})".format(**onnx)
     )
 
