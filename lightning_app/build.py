@@ -273,7 +273,10 @@ def build_callbacks(
             save_top_k=1,
             save_last=checkpoint_cfg.save_last,
             every_n_epochs=checkpoint_cfg.every_n_epochs,
-            write_interval_s=checkpoint_cfg.write_interval_s,
+            # Step checkpoints ask for frequent writes: epoch ends then write at once too.
+            write_interval_s=0
+            if checkpoint_cfg.every_n_train_steps
+            else checkpoint_cfg.write_interval_s,
             enable_version_counter=False,
             auto_insert_metric_name=False,
         )

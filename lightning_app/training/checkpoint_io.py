@@ -102,9 +102,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if self._interval > 0 and size <= SMALL_CHECKPOINT_BYTES and not self._due():
             self._waiting[path] = snapshot(checkpoint)
             return
+        if self._waiting or self._links:  # older saves first: a kill between leaves no newer
+            self.flush()  # checkpoint that names files not yet written
         self._write(checkpoint, path, size)
-        if self._interval > 0:  # due: what waits goes to disk with it
-            self.flush()
 
     def link(self, source: str, path: str) -> None:
         """``path`` as a second name of ``source``'s checkpoint (:func:`link_or_copy`), once

@@ -108,7 +108,9 @@ def test_a_due_save_writes_at_once_and_takes_what_waits_with_it(tmp_path, clock,
         io.save_checkpoint({"epoch": 0}, tmp_path / "best.ckpt")  # waits
         clock.now += 0.6  # 1.1 s since the last write
         io.save_checkpoint({"epoch": 1}, tmp_path / "last.ckpt")
-    assert saves == ["last.ckpt", "best.ckpt"] and io.waiting == []
+    # What waited (older) first: a kill between the two leaves no newer last.ckpt whose best
+    # checkpoint is not on disk yet.
+    assert saves == ["best.ckpt", "last.ckpt"] and io.waiting == []
     assert _epoch(tmp_path / "best.ckpt") == 0 and _epoch(tmp_path / "last.ckpt") == 1
 
 
@@ -193,3 +195,12 @@ def test_a_save_outside_coalescing_replaces_what_waits_for_that_path(tmp_path, c
     io.save_checkpoint({"epoch": 2}, tmp_path / "last.ckpt")
     io.teardown()
     assert saves == ["last.ckpt"] and _epoch(tmp_path / "last.ckpt") == 2
+
+
+def test_a_save_outside_coalescing_writes_what_waits_first(tmp_path, clock, saves):
+    """A step checkpoint written at once takes the waiting best.ckpt to disk before it."""
+    io = AtomicCheckpointIO()
+    with io.coalescing(1.0):
+        io.save_checkpoint({"epoch": 3}, tmp_path / "best.ckpt")
+    io.save_checkpoint({"epoch": 4}, tmp_path / "last.ckpt")
+    assert saves == ["best.ckpt", "last.ckpt"] and io.waiting == []

@@ -210,3 +210,20 @@ def test_a_write_interval_that_is_not_a_number_is_refused_by_the_schema():
 
     with pytest.raises(ConfigCompositionException, match="write_interval_s=soon"):
         compose("train", ["checkpoint.write_interval_s=soon"])
+
+
+def test_step_checkpoints_keep_epoch_end_checkpoints_written_at_once(train_in_process, monkeypatch):
+    """checkpoint.every_n_train_steps asks for frequent writes: the epoch ends are not held back
+    by write_interval_s either, so best.ckpt is on disk from its epoch on."""
+    from lightning_app.models.module import LitModel
+
+    seen, start = [], LitModel.on_train_epoch_start
+
+    def look(module):
+        best = module.trainer.checkpoint_callback.best_model_path
+        seen.append(bool(best) and os.path.exists(best))
+        start(module)
+
+    monkeypatch.setattr(LitModel, "on_train_epoch_start", look)
+    _run(train_in_process, ["checkpoint.every_n_train_steps=1"])
+    assert seen == [False, True, True, True]  # from the second epoch on
