@@ -173,13 +173,16 @@ class Pretrained(nn.Module):
             backbone.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
-        if waveform and freeze_feature_encoder and hasattr(backbone, "freeze_feature_encoder"):
-            backbone.freeze_feature_encoder()  # the conv layers: fixed in every strategy
+        if waveform and freeze_feature_encoder:
+            waveforms.freeze_feature_encoder(backbone)  # the conv layers: fixed in every strategy
         self.backbone = tuning.apply_strategy(backbone, finetune, lora or {})
         self.finetune, self.backbone_lr, self.head_lr = finetune, backbone_lr, head_lr
         self.head = nn.Sequential(
             nn.Dropout(head_dropout), nn.Linear(hidden_size(backbone.config), spec.num_outputs)
         )
+        if finetune == "lora" and directory is not None:  # a new run: its adapters must train
+            self.eval()
+            tuning.check_adapters_run(self.backbone, lambda: self(_example_input(spec)))
         self.train()  # from_pretrained returns eval mode; Lightning keeps each module's mode
 
     def rebuild_config(self) -> dict[str, Any]:
@@ -246,3 +249,11 @@ def _check_fits(spec: DataSpec, config: Any) -> None:
         )
     if problems:
         raise ConfigError(problems)
+
+
+def _example_input(spec: DataSpec) -> torch.Tensor:
+    """One row of the data's shape: token ids other than padding, else zeros."""
+    shape = (1, *spec.input_shape)
+    if spec.input_kind == "tokens":
+        return torch.full(shape, 2 if int(spec.extra.get("pad_id", 0)) == 1 else 1)
+    return torch.zeros(shape)

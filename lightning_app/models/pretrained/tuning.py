@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from lightning_app.errors import ConfigError
@@ -52,6 +54,52 @@ def _with_lora(backbone: nn.Module, lora: dict[str, Any]) -> nn.Module:
         bias="none",
     )
     return get_peft_model(backbone, config)
+
+
+def check_adapters_run(backbone: nn.Module, forward: Callable[[], Any]) -> None:
+    """Every LoRA adapter of ``backbone`` takes part in ``forward`` (one pass, no gradients).
+
+    Some backbones read a layer's weights directly instead of calling the layer (WavLM's
+    attention hands its q/k/v/out projections' weights to ``F.multi_head_attention_forward``):
+    adapters there would never run nor train, and LoRA would silently train the head alone.
+
+    Raises:
+        ConfigError: naming the adapted layers the forward pass skips, and the linear layers
+            it does call.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    called: set[str] = set()
+    hooks = [
+        module.register_forward_hook(lambda *_, name=name: called.add(name))
+        for name, module in backbone.named_modules()
+        if isinstance(module, nn.Linear | LoraLayer)
+    ]
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    adapted = [n for n, m in backbone.named_modules() if isinstance(m, LoraLayer)]
+    idle = sorted({n.rsplit(".", 1)[-1] for n in adapted if n not in called})
+    if idle:
+        used = sorted(
+            {
+                n.rsplit(".", 1)[-1]
+                for n, m in backbone.named_modules()
+                if isinstance(m, nn.Linear)
+                and n in called
+                and ".lora_" not in n
+                and not n.endswith(".base_layer")
+            }
+        )
+        kind = getattr(getattr(backbone, "config", None), "model_type", "this")
+        raise ConfigError(
+            f"model.lora.target_modules: the {kind} backbone's forward pass never calls {idle} "
+            "(it reads their weights directly), so adapters there would not train; target "
+            f"linear layers it calls, among {used}"
+        )
 
 
 def merged(backbone: nn.Module) -> nn.Module:

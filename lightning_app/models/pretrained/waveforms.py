@@ -116,3 +116,29 @@ def check_waveform_fits(
         )
     if problems:
         raise ConfigError(problems)
+
+
+def freeze_feature_encoder(backbone: Any) -> None:
+    """Keep the conv feature encoder of a wav2vec2-like ``backbone`` fixed, in every strategy.
+
+    Wav2Vec2's model has Hugging Face's ``freeze_feature_encoder``; HuBERT's and WavLM's bare
+    models do not, though their encoders (``feature_extractor``) are the same kind of module:
+    its own freeze also stops the encoder from computing input gradients nothing uses.
+
+    Raises:
+        ConfigError: the backbone has no conv feature encoder to freeze.
+    """
+    if hasattr(backbone, "freeze_feature_encoder"):
+        backbone.freeze_feature_encoder()
+        return
+    encoder = getattr(backbone, "feature_extractor", None)
+    if encoder is None:
+        raise ConfigError(
+            f"model.freeze_feature_encoder=true: the {backbone.config.model_type} backbone has "
+            "no conv feature encoder (feature_extractor) to freeze; set "
+            "model.freeze_feature_encoder=false"
+        )
+    if hasattr(encoder, "_freeze_parameters"):  # what freeze_feature_encoder calls
+        encoder._freeze_parameters()
+    else:
+        encoder.requires_grad_(False)

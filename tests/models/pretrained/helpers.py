@@ -116,17 +116,22 @@ def build_tiny_ast(directory: Path, frames: int = 51, bands: int = 16, seed: int
 
 
 def build_tiny_wav2vec2(
-    directory: Path, rate: int = 8000, normalize: bool = True, seed: int = 0
+    directory: Path, rate: int = 8000, normalize: bool = True, seed: int = 0, kind: str = "wav2vec2"
 ) -> Path:
     """A wav2vec2-like model of raw samples with random weights and its feature extractor.
 
-    The conv feature encoder (kernels 10, 3, 3; strides 5, 2, 2) has a receptive field of
-    40 samples and a hop of 20.
+    ``kind``: ``wav2vec2``, ``hubert`` or ``wavlm`` (the same conv encoder and sizes). The conv
+    feature encoder (kernels 10, 3, 3; strides 5, 2, 2) has a receptive field of 40 samples and
+    a hop of 20.
     """
     import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    import transformers
+    from transformers import Wav2Vec2FeatureExtractor
 
-    config = Wav2Vec2Config(
+    names = {"wav2vec2": "Wav2Vec2", "hubert": "Hubert", "wavlm": "WavLM"}[kind]
+    config_class = getattr(transformers, f"{names}Config")
+    model_class = getattr(transformers, f"{names}Model")
+    config = config_class(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -139,7 +144,7 @@ def build_tiny_wav2vec2(
         vocab_size=8,
     )
     torch.manual_seed(seed)
-    Wav2Vec2Model(config).save_pretrained(str(directory))
+    model_class(config).save_pretrained(str(directory))
     Wav2Vec2FeatureExtractor(sampling_rate=rate, do_normalize=normalize).save_pretrained(
         str(directory)
     )

@@ -86,6 +86,63 @@ def test_strategies_and_the_frozen_feature_encoder(tiny_w2v):
     }
 
 
+@pytest.mark.parametrize(
+    ("kind", "lora_targets"),
+    [("hubert", ["q_proj", "v_proj"]), ("wavlm", ["intermediate_dense", "output_dense"])],
+)
+def test_other_wav2vec2_like_models_fine_tune_and_export(tmp_path, kind, lora_targets):
+    """HuBERT and WavLM share wav2vec2's conv encoder and extractor: the encoder is frozen, the
+    strategies work, and the exported ONNX file (dynamic batch and length, weight norms folded,
+    int8 copy) answers as torch does."""
+    import onnxruntime as ort
+
+    from lightning_app.compression.quantization import quantize
+    from lightning_app.export.onnx_export import export_onnx
+    from tests.models.pretrained.helpers import build_tiny_wav2vec2
+
+    directory = build_tiny_wav2vec2(tmp_path / kind, rate=RATE, kind=kind)
+    full = Pretrained(_spec(), str(directory), pooling="mean")
+    frozen = Pretrained(_spec(), str(directory), finetune="frozen")
+    lora = Pretrained(
+        _spec(), str(directory), finetune="lora", lora={**LORA, "target_modules": lora_targets}
+    )
+    conv = sum(p.numel() for p in full.backbone.feature_extractor.parameters())
+    assert _trainable(full) == sum(p.numel() for p in full.parameters()) - conv
+    assert _trainable(frozen) < _trainable(lora) < _trainable(full) / 4
+    lora(torch.randn(2, 4000)).sum().backward()  # every adapter takes part and gets gradients
+    adapters = [p for n, p in lora.named_parameters() if "lora_" in n]
+    assert adapters and all(p.grad is not None for p in adapters)
+
+    full.eval()
+    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
+    export_onnx(full, _spec(), fp32, example=torch.randn(2, 4000))
+    quantize(fp32, int8, "dynamic", per_channel=True)
+    for path, tolerance in ((fp32, 1e-4), (int8, None)):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        for rows, samples in ((1, 4000), (3, 2500)):
+            x = torch.randn(rows, samples)
+            with torch.no_grad():
+                expected = full(x).numpy()
+            got = session.run(None, {name: x.numpy()})[0]
+            assert got.shape == expected.shape == (rows, 4)
+            if tolerance is not None:
+                assert np.abs(got - expected).max() < tolerance
+
+
+def test_lora_on_layers_the_forward_pass_skips_is_named(tmp_path):
+    """WavLM's attention reads its projections' weights directly: adapters on q_proj/v_proj
+    would never run, and LoRA would silently train the head alone."""
+    from tests.models.pretrained.helpers import build_tiny_wav2vec2
+
+    directory = build_tiny_wav2vec2(tmp_path / "wavlm", rate=RATE, kind="wavlm")
+    with pytest.raises(ConfigError) as err:
+        Pretrained(_spec(), str(directory), finetune="lora", lora=LORA)
+    message = str(err.value)
+    assert "never calls ['q_proj', 'v_proj']" in message and "intermediate_dense" in message
+    assert "base_layer" not in message and "default" not in message
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_w2v):
     plain = Pretrained(_spec(), str(tiny_w2v))
     ckpt = Pretrained(_spec(), str(tiny_w2v), gradient_checkpointing=True)
