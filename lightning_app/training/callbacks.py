@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_app.training.checkpoint_io import AtomicCheckpointIO, link_or_copy
-from lightning_app.training.compat import CheckpointSeam
+from lightning_app.training.compat import CheckpointSeam, logs_checkpoint_files
 
 
 class ReseedEachEpoch(pl.Callback):
@@ -73,8 +73,8 @@ class RunCheckpoint(CheckpointSeam):
       milliseconds would otherwise spend more time writing checkpoints than training. What
       waits is written at the next epoch end that is due and when ``fit`` ends or fails; a
       killed run loses at most ``write_interval_s`` of training beyond its current epoch. 0
-      writes every epoch. Runs on several processes write every epoch (other ranks may read
-      the files).
+      writes every epoch. Runs on several processes (other ranks may read the files) and runs
+      whose logger uploads checkpoint files (MLflow's or W&B's ``log_model``) write every epoch.
     """
 
     _last_written_step = -1
@@ -106,6 +106,7 @@ class RunCheckpoint(CheckpointSeam):
             self.write_interval_s > 0
             and trainer.world_size == 1
             and isinstance(io, AtomicCheckpointIO)
+            and not any(logs_checkpoint_files(logger) for logger in trainer.loggers)
         ):
             return io.coalescing(self.write_interval_s)
         return nullcontext()

@@ -12,6 +12,7 @@ than the code paths that rely on it. The pins in ``pyproject.toml`` name the ser
 - The subprocess launcher of DDP/FSDP strategies: ``_SubprocessScriptLauncher``, its
   children-spawning check, ``strategy._launcher`` and Fabric's thread-count helper.
 - ``_ResultMetric.to``, the store behind ``self.log``: :func:`skip_needless_result_moves`.
+- A logger's ``_log_model`` (MLflow, W&B): :func:`logs_checkpoint_files`.
 - ``FSDPStrategy._setup_model`` (it wraps with ``device_id=root_device.index``, None on CPU,
   which FSDP refuses) and the activation-checkpointing step after it: :class:`FsdpStrategySeam`.
   The accelerator connector refuses FSDP on CPU only for ``type(strategy) is FSDPStrategy``, so
@@ -41,6 +42,7 @@ __all__ = [
     "FsdpStrategySeam",
     "ScriptLauncherSeam",
     "is_subprocess_script_launcher",
+    "logs_checkpoint_files",
     "raw_optimizer_step",
     "set_num_threads_if_needed",
     "set_strategy_launcher",
@@ -232,3 +234,9 @@ def skip_needless_result_moves() -> None:
     for all of them. Idempotent; applies to the whole process.
     """
     _ResultMetric.to = _result_metric_to
+
+
+def logs_checkpoint_files(logger: Any) -> bool:
+    """Whether ``logger`` reads the checkpoint files after saves (MLflow's and W&B's
+    ``log_model=True`` or ``"all"``, kept as ``_log_model``): they must be on disk by then."""
+    return bool(getattr(logger, "_log_model", False))

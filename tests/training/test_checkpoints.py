@@ -227,3 +227,23 @@ def test_step_checkpoints_keep_epoch_end_checkpoints_written_at_once(train_in_pr
     monkeypatch.setattr(LitModel, "on_train_epoch_start", look)
     _run(train_in_process, ["checkpoint.every_n_train_steps=1"])
     assert seen == [False, True, True, True]  # from the second epoch on
+
+
+def test_a_logger_that_uploads_checkpoints_gets_every_epoch_written(tmp_path):
+    from types import SimpleNamespace
+
+    from lightning_app.training.callbacks import RunCheckpoint
+    from lightning_app.training.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    callback = RunCheckpoint(dirpath=str(tmp_path), write_interval_s=3600.0)
+    for log_model, waits in ((False, True), ("all", False), (True, False)):
+        trainer = SimpleNamespace(
+            strategy=SimpleNamespace(checkpoint_io=io),
+            world_size=1,
+            loggers=[SimpleNamespace(_log_model=log_model)],
+        )
+        with callback._coalescing(trainer):
+            io.save_checkpoint({"epoch": 0}, tmp_path / "last.ckpt")
+        assert (io.waiting != []) == waits, log_model
+        io.flush()

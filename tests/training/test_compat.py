@@ -274,3 +274,21 @@ def test_fsdp_model_wrapping_goes_through_the_seam(monkeypatch) -> None:
     model = torch.nn.Linear(2, 2)
     assert strategy._setup_model(model) is model and seen == [model]
     strategy.after_wrapping(model)  # no activation checkpointing configured: nothing happens
+
+
+def test_loggers_that_upload_checkpoint_files_are_recognised() -> None:
+    """MLflow's and W&B's loggers keep ``log_model`` as ``_log_model`` and read the checkpoint
+    files in ``after_save_checkpoint`` (and at finalize): coalesced saves must not wait then."""
+    import inspect
+
+    from pytorch_lightning.loggers import CSVLogger, MLFlowLogger, WandbLogger
+
+    from lightning_app.training.compat import logs_checkpoint_files
+
+    for cls in (MLFlowLogger, WandbLogger):
+        assert "self._log_model" in inspect.getsource(cls.after_save_checkpoint)
+        logger = cls.__new__(cls)  # the constructors need mlflow / wandb installed
+        for value, reads in ((False, False), (True, True), ("all", True)):
+            logger._log_model = value
+            assert logs_checkpoint_files(logger) is reads
+    assert not logs_checkpoint_files(CSVLogger("."))
