@@ -8,8 +8,11 @@ or continuously (``n_jobs`` lanes, a new trial as soon as one ends).
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lightning_app.errors import SweepError
@@ -54,7 +57,8 @@ class Dispatch:
                 batch = self._ask(study, value, me, ctx.n_trials)
                 heartbeat.watch([trial_id(t) for t in batch])
                 try:
-                    returns += self._run_batch(study, batch, plan, ctx, url)
+                    with ctrl_c_seen() as seen:
+                        returns += self._run_batch(study, batch, plan, ctx, url, seen)
                 except (KeyboardInterrupt, SystemExit):  # Ctrl-C (Lightning turns it into exit(1))
                     self._hand_back(study, batch, ctx)
                     raise
@@ -144,12 +148,25 @@ class Dispatch:
         results.write_tables(study, ctx)
 
     def _run_batch(
-        self, study: Any, batch: list[Any], plan: Plan, ctx: results.Context, url: str
+        self,
+        study: Any,
+        batch: list[Any],
+        plan: Plan,
+        ctx: results.Context,
+        url: str,
+        seen: threading.Event | None = None,
     ) -> list[Any]:
-        """Launch one batch of trials as jobs and tell the study how each ended."""
+        """Launch one batch of trials as jobs and tell the study how each ended.
+
+        ``seen`` (:func:`ctrl_c_seen`): a Ctrl-C during the launch that the job swallowed
+        (e.g. caught inside OmegaConf while Hydra composed the job) still stops the sweep
+        before the study is told, so the batch is handed back rather than told it failed.
+        """
         jobs = self._prepare(study, batch, plan, ctx, url)
         launched = self._launch(jobs, self.job_idx)
         self.job_idx += len(jobs)
+        if seen is not None and seen.is_set():
+            raise KeyboardInterrupt
         return self._finish(study, jobs, launched, plan, ctx)
 
     def _launch(self, jobs: list[tuple[Any, list[str]]], first_idx: int) -> tuple[Any, float]:
@@ -162,6 +179,37 @@ class Dispatch:
         except Exception as err:  # a trial did not compose, or the launcher itself broke
             return err, time.monotonic() - started
         return returns, time.monotonic() - started
+
+
+@contextmanager
+def ctrl_c_seen() -> Iterator[threading.Event]:
+    """An event set by any SIGINT (Ctrl-C) while inside, whatever becomes of its
+    KeyboardInterrupt: code in the job may catch it (OmegaConf does while it sets a value) and
+    carry on, and the sweep would then go on too.
+
+    Python's own handler still raises KeyboardInterrupt as before. Outside the main thread, or
+    when SIGINT has another handler (ignored, or set by other code), nothing changes and the
+    event stays clear.
+    """
+    seen = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:  # Lightning may have set SIG_IGN since
+            signal.signal(signal.SIGINT, previous)
 
 
 def _untrack(running: dict[int, Any], heartbeat: Any, trials: list[Any]) -> None:

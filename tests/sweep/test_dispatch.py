@@ -72,3 +72,44 @@ def test_an_error_in_a_lane_stops_the_sweep_and_hands_its_trial_back(monkeypatch
     assert not [t for t in study.trials if t.state.name == "RUNNING"]
     handed_back = [t for t in study.trials if t.system_attrs.get(leases.INTERRUPTED)]
     assert len(handed_back) == sum(len(b) for b in prepared)
+
+
+def test_a_ctrl_c_the_job_swallowed_is_still_seen():
+    """A SIGINT whose KeyboardInterrupt code in the job caught (OmegaConf does while it sets a
+    value) still marks the event; the handler before is back afterwards."""
+    import os
+    import signal
+    import threading
+
+    from lightning_app.sweep.dispatch import ctrl_c_seen
+
+    assert threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT)
+    with ctrl_c_seen() as seen:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the next bytecode; the sleep is cut short
+            raise AssertionError("no KeyboardInterrupt")
+        except KeyboardInterrupt:
+            pass  # swallowed
+        assert seen.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
+    with ctrl_c_seen() as quiet:
+        pass
+    assert not quiet.is_set()
+
+
+def test_a_batch_launched_through_a_ctrl_c_is_handed_back_not_told(monkeypatch):
+    import threading
+
+    runner = _runner(_launcher("BasicLauncher"), "batches", n_jobs=1)
+    told = []
+    monkeypatch.setattr(runner, "_prepare", lambda *a: [("job", ["x=1"])])
+    monkeypatch.setattr(runner, "_launch", lambda jobs, idx: ([SimpleNamespace()], 0.1))
+    monkeypatch.setattr(runner, "_finish", lambda *a: told.append(a) or [1.0])
+    seen = threading.Event()
+    assert runner._run_batch(None, [], None, None, "", seen) == [1.0] and len(told) == 1
+    seen.set()
+    with pytest.raises(KeyboardInterrupt):
+        runner._run_batch(None, [], None, None, "", seen)
+    assert len(told) == 1  # the study was not told: the loop hands the batch back

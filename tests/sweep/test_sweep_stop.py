@@ -39,7 +39,10 @@ def test_timeout_stops_asking_trials_and_writes_the_results(tmp_path):
 
 def test_ctrl_c_hands_the_running_trial_back_and_leaves_the_results(tmp_path):
     sweep_dir = write_preset(tmp_path, "ctrlc", {**SWEEPER, "n_trials": 4})
-    proc = start_sweep(tmp_path, sweep_args(tmp_path, "ctrlc", epochs=30))
+    # Trials long enough (~2 s) that Ctrl-C, sent once trial 1 has started, lands inside it
+    # even when the machine is busy (at 30 epochs a trial took 0.4 s, and under load the
+    # signal sometimes came after it).
+    proc = start_sweep(tmp_path, sweep_args(tmp_path, "ctrlc", epochs=150))
     try:
         started = sweep_dir / "trial_1" / ".hydra" / "config.yaml"
         deadline = time.monotonic() + 180
