@@ -77,6 +77,7 @@ class LitModel(pl.LightningModule):
         self.steps_per_execution = steps_per_execution
         self.automatic_optimization = steps_per_execution == 1
         self._batch_size = 0  # size of the loader batches a group splits into (manual mode)
+        self._train_count = 0  # rows tallied this epoch (_tally)
         self._step_schedulers: list = []
         self._direct_steps = False
         self._scheduler_monitor: str | None = None
@@ -130,6 +131,8 @@ class LitModel(pl.LightningModule):
     def _tally(self, loss_sum: torch.Tensor, pred: torch.Tensor, y: torch.Tensor) -> None:
         """Add rows to the epoch's training loss and accuracy, logged once per epoch: per-step
         `self.log` and torchmetrics updates cost more than a small model's step."""
+        if self._train_count == 0:  # the epoch's first rows (also after a mid-epoch resume,
+            self._train_sums = torch.zeros(2, device=loss_sum.device)  # which skips the start)
         self._train_sums[0] += loss_sum
         if self.task == "classification":
             self._train_sums[1] += (pred.argmax(-1) == y).sum()
@@ -228,11 +231,14 @@ class LitModel(pl.LightningModule):
         return out.softmax(-1) if self.task == "classification" else out.squeeze(-1)
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums = torch.zeros(2, device=self.device)
         self._train_count = 0
 
     def on_train_epoch_end(self) -> None:
-        loss, correct = (self._train_sums / max(self._train_count, 1)).tolist()
+        if self._train_count == 0:  # resumed after this epoch's last batch: nothing to report
+            if not self.automatic_optimization:
+                self._step_epoch_schedulers()
+            return
+        loss, correct = (self._train_sums / self._train_count).tolist()
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss} in epoch {self.current_epoch}: lower optimizer.lr, "

@@ -247,3 +247,37 @@ def test_a_logger_that_uploads_checkpoints_gets_every_epoch_written(tmp_path):
             io.save_checkpoint({"epoch": 0}, tmp_path / "last.ckpt")
         assert (io.waiting != []) == waits, log_model
         io.flush()
+
+
+def test_a_run_stopped_between_its_last_step_checkpoint_and_the_epoch_end_resumes(
+    tmp_path, monkeypatch
+):
+    """checkpoint.every_n_train_steps wrote last.ckpt after the epoch's last batch; the run
+    died before the epoch-end checkpoint. Lightning resumes that epoch without calling
+    on_train_epoch_start: the epoch's training tallies start from nothing instead of failing."""
+    from lightning_app.recipes.train import train
+    from lightning_app.training.callbacks import RunCheckpoint
+    from tests.conftest import TINY, compose
+
+    run_dir = tmp_path / "run"
+    overrides = [
+        *TINY,
+        "trainer.max_epochs=4",
+        "deployment=none",
+        "checkpoint.every_n_train_steps=1",
+        f"paths.run_dir={run_dir}",
+    ]
+    epoch_end = RunCheckpoint.on_train_epoch_end
+
+    def dies_at_the_end_of_epoch_2(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            raise RuntimeError("killed")
+        epoch_end(self, trainer, pl_module)
+
+    monkeypatch.setattr(RunCheckpoint, "on_train_epoch_end", dies_at_the_end_of_epoch_2)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(compose("train", overrides))
+    monkeypatch.setattr(RunCheckpoint, "on_train_epoch_end", epoch_end)
+    train(compose("train", [*overrides, f"resume={run_dir}"]))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["fit/epochs"] == 4 and "test/acc" in metrics
