@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,12 @@ def random_sweeper(seed: int, **extra: Any) -> dict[str, Any]:
 
 
 def start_sweep(tmp_path: Path, args: list[str]) -> subprocess.Popen:
-    """``lapp ARGS`` started in its own process group (for kill -9 or Ctrl-C), output piped."""
+    """``lapp ARGS`` started in its own process group (for kill -9 or Ctrl-C), output piped.
+
+    SIGINT is set back to its default in the child: a shell runs background jobs (``make test
+    &``, CI scripts) with SIGINT ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler, so a Ctrl-C test would pass or fail with how it was started.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "lightning_app.cli", *args],
         cwd=tmp_path,
@@ -42,6 +48,7 @@ def start_sweep(tmp_path: Path, args: list[str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

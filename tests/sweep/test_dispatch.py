@@ -84,7 +84,9 @@ def test_a_ctrl_c_the_job_swallowed_is_still_seen():
     from lightning_app.sweep.dispatch import ctrl_c_seen
 
     assert threading.current_thread() is threading.main_thread()
-    before = signal.getsignal(signal.SIGINT)
+    # Python's own handler, as in `lapp` (this process may have inherited SIGINT ignored).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    before = signal.default_int_handler
     with ctrl_c_seen() as seen:
         try:
             os.kill(os.getpid(), signal.SIGINT)
@@ -97,6 +99,12 @@ def test_a_ctrl_c_the_job_swallowed_is_still_seen():
     with ctrl_c_seen() as quiet:
         pass
     assert not quiet.is_set()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored: left alone, nothing is seen
+    with ctrl_c_seen() as ignored:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    assert not ignored.is_set() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    signal.signal(signal.SIGINT, inherited)
 
 
 def test_a_batch_launched_through_a_ctrl_c_is_handed_back_not_told(monkeypatch):
