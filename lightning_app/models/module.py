@@ -166,6 +166,7 @@ class LitModel(pl.LightningModule):
         self._tally((torch.stack(losses) * sizes).sum(), torch.cat(preds), y)
 
     def on_train_start(self) -> None:
+        self._train_count = 0  # a fit resumed mid-epoch skips on_train_epoch_start
         loader = self.trainer.train_dataloader
         if self.automatic_optimization:
             if isinstance(loader, GroupedLoader):  # would silently train on groups as batches
@@ -234,7 +235,7 @@ class LitModel(pl.LightningModule):
         self._train_count = 0
 
     def on_train_epoch_end(self) -> None:
-        if self._train_count == 0:  # resumed after this epoch's last batch: nothing to report
+        if self._train_count == 0:  # no rows trained this epoch: nothing to report
             if not self.automatic_optimization:
                 self._step_epoch_schedulers()
             return

@@ -182,7 +182,7 @@ class Pretrained(nn.Module):
         )
         if finetune == "lora" and directory is not None:  # a new run: its adapters must train
             self.eval()
-            tuning.check_adapters_run(self.backbone, lambda: self(_example_input(spec)))
+            tuning.check_adapters_train(self, self.backbone, lambda: self(_example_input(spec)))
         self.train()  # from_pretrained returns eval mode; Lightning keeps each module's mode
 
     def rebuild_config(self) -> dict[str, Any]:
@@ -252,8 +252,10 @@ def _check_fits(spec: DataSpec, config: Any) -> None:
 
 
 def _example_input(spec: DataSpec) -> torch.Tensor:
-    """One row of the data's shape: token ids other than padding, else zeros."""
-    shape = (1, *spec.input_shape)
+    """One row of the data's shape (8 token ids other than padding: any length goes), else
+    zeros."""
     if spec.input_kind == "tokens":
-        return torch.full(shape, 2 if int(spec.extra.get("pad_id", 0)) == 1 else 1)
-    return torch.zeros(shape)
+        return torch.full(
+            (1, min(8, spec.input_shape[0])), 2 if int(spec.extra.get("pad_id", 0)) == 1 else 1
+        )
+    return torch.zeros((1, *spec.input_shape))

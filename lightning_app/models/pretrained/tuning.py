@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
 from lightning_app.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 STRATEGIES = ("full", "frozen", "lora")
 
@@ -56,50 +58,66 @@ def _with_lora(backbone: nn.Module, lora: dict[str, Any]) -> nn.Module:
     return get_peft_model(backbone, config)
 
 
-def check_adapters_run(backbone: nn.Module, forward: Callable[[], Any]) -> None:
-    """Every LoRA adapter of ``backbone`` takes part in ``forward`` (one pass, no gradients).
+def check_adapters_train(model: nn.Module, backbone: nn.Module, forward: Callable[[], Any]) -> None:
+    """Every LoRA target gets a gradient somewhere from one pass of ``forward``.
 
-    Some backbones read a layer's weights directly instead of calling the layer (WavLM's
-    attention hands its q/k/v/out projections' weights to ``F.multi_head_attention_forward``):
-    adapters there would never run nor train, and LoRA would silently train the head alone.
+    An adapter may never run: WavLM's attention hands its q/k/v/out projections' weights to
+    ``F.multi_head_attention_forward`` instead of calling those layers. Or it may run without
+    reaching the output: BERT's pooler when the head reads the [CLS] or mean hidden state.
+    A target none of whose adapters gets a gradient would silently not train: refused. Where
+    only some do (``dense`` names the pooler's layer too), the others are frozen, so the
+    optimizer and ``model/trainable_params`` leave them out, and logged. ``model``'s gradients
+    are cleared afterwards.
 
     Raises:
-        ConfigError: naming the adapted layers the forward pass skips, and the linear layers
-            it does call.
+        ConfigError: naming the targets whose adapters get no gradient, and the linear layers
+            the forward pass does call.
     """
-    from peft.tuners.lora import LoraLayer
-
     called: set[str] = set()
     hooks = [
         module.register_forward_hook(lambda *_, name=name: called.add(name))
         for name, module in backbone.named_modules()
-        if isinstance(module, nn.Linear | LoraLayer)
+        if isinstance(module, nn.Linear)
     ]
     try:
-        with torch.no_grad():
-            forward()
+        forward().float().sum().backward()
     finally:
         for hook in hooks:
             hook.remove()
-    adapted = [n for n, m in backbone.named_modules() if isinstance(m, LoraLayer)]
-    idle = sorted({n.rsplit(".", 1)[-1] for n in adapted if n not in called})
-    if idle:
+    # lora_B starts at zero, so lora_A's gradient is zero but present where the adapter counts.
+    layers: dict[str, list[nn.Parameter]] = {}
+    idle: set[str] = set()
+    for name, param in backbone.named_parameters():
+        if ".lora_" in name and param.requires_grad:
+            layer = name.split(".lora_", 1)[0].removeprefix("base_model.model.")
+            layers.setdefault(layer, []).append(param)
+            if param.grad is None:
+                idle.add(layer)
+    model.zero_grad(set_to_none=True)
+    by_target: dict[str, list[str]] = {}
+    for layer in layers:
+        by_target.setdefault(layer.rsplit(".", 1)[-1], []).append(layer)
+    dead = sorted(t for t, found in by_target.items() if all(layer in idle for layer in found))
+    if dead:
         used = sorted(
             {
                 n.rsplit(".", 1)[-1]
-                for n, m in backbone.named_modules()
-                if isinstance(m, nn.Linear)
-                and n in called
-                and ".lora_" not in n
-                and not n.endswith(".base_layer")
+                for n in called
+                if ".lora_" not in n and not n.endswith(".base_layer")
             }
         )
         kind = getattr(getattr(backbone, "config", None), "model_type", "this")
         raise ConfigError(
-            f"model.lora.target_modules: the {kind} backbone's forward pass never calls {idle} "
-            "(it reads their weights directly), so adapters there would not train; target "
-            f"linear layers it calls, among {used}"
+            f"model.lora.target_modules: adapters on {dead} of the {kind} backbone get no "
+            "gradient (the forward pass never calls those layers, e.g. it reads their weights "
+            "directly, or their output does not reach the head), so they would not train; "
+            f"target linear layers it uses, among {used}"
         )
+    for layer in sorted(idle):
+        for param in layers[layer]:
+            param.requires_grad_(False)
+    if idle:
+        log.info("LoRA adapters left out (their output does not reach the head): %s", sorted(idle))
 
 
 def merged(backbone: nn.Module) -> nn.Module:

@@ -116,6 +116,23 @@ def test_sequences_longer_than_the_position_table_are_refused(tiny_bert):
         Pretrained(_spec(100), str(tiny_bert))
 
 
+def test_lora_adapters_whose_output_never_reaches_the_head_are_left_out(tiny_bert):
+    """`dense` also names BERT's pooler, which the head does not read (it takes the [CLS] or
+    mean hidden state): those adapters would get no gradient, so they are frozen; the other
+    `dense` adapters train. The check leaves no gradients behind."""
+    net = Pretrained(
+        _spec(), str(tiny_bert), finetune="lora", lora=LORA | {"target_modules": ["dense"]}
+    )
+    adapters = {n: p for n, p in net.named_parameters() if ".lora_" in n}
+    pooler = [p for n, p in adapters.items() if ".pooler." in n]
+    others = [p for n, p in adapters.items() if ".pooler." not in n]
+    assert pooler and not any(p.requires_grad for p in pooler)
+    assert others and all(p.requires_grad for p in others)
+    assert all(p.grad is None for p in net.parameters())
+    net(_ids()).sum().backward()
+    assert all(p.grad is not None for p in others)
+
+
 def test_unknown_lora_targets_list_the_linear_layers(tiny_bert):
     with pytest.raises(ConfigError, match=r"no module named \['qkv'\].*'query'"):
         Pretrained(
