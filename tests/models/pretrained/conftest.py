@@ -26,3 +26,10 @@ def image_folder(tmp_path_factory):
     from tests.data.conftest import write_image_folder
 
     return shared_dir(tmp_path_factory, "images", lambda d: write_image_folder(d, per_class=20))
+
+
+@pytest.fixture(scope="session")
+def tiny_ast(tmp_path_factory):
+    from tests.models.pretrained.helpers import build_tiny_ast
+
+    return shared_dir(tmp_path_factory, "tiny-ast", build_tiny_ast)

@@ -11,6 +11,20 @@ NEGATIVE = ["bad", "awful", "poor", "terrible", "sad", "boring", "ugly", "worst"
 FILLER = ["the", "film", "was", "a", "plot", "actors", "and", "very", "story", "quite", "it"]
 
 
+# A training run's settings for tests: no logger, callbacks, progress or summary, and the
+# deployment stage's quickest export and benchmark.
+QUICK_RUN = [
+    "logger=none",
+    "callbacks=none",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "deployment.exporter=legacy",
+    "deployment.benchmark.warmup=1",
+    "deployment.benchmark.iterations=5",
+    "deployment.benchmark.throughput_iterations=1",
+]
+
+
 def review(rng: random.Random, label: int) -> str:
     """A short text whose label is which word list its sentiment words come from."""
     words = POSITIVE if label else NEGATIVE

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import shared_dir
 from tests.data.audio.synth import write_dataset
+from tests.models.pretrained.helpers import QUICK_RUN
 
 RATE, SECONDS = 8000, 0.5  # 1 + 4000 // 80 = 51 frames of 10 ms
 QUICK = [
@@ -17,22 +18,8 @@ QUICK = [
     "data.source.features.n_mels=16",
     "optimizer.lr=3e-3",
     "trainer.max_epochs=4",
-    "logger=none",
-    "callbacks=none",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "deployment.exporter=legacy",
-    "deployment.benchmark.warmup=1",
-    "deployment.benchmark.iterations=5",
-    "deployment.benchmark.throughput_iterations=1",
+    *QUICK_RUN,
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_ast(tmp_path_factory):
-    from tests.models.pretrained.helpers import build_tiny_ast
-
-    return shared_dir(tmp_path_factory, "tiny-ast", build_tiny_ast)
 
 
 @pytest.fixture(scope="module")

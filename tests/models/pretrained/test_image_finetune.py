@@ -7,19 +7,14 @@ import json
 import numpy as np
 import pytest
 
+from tests.models.pretrained.helpers import QUICK_RUN
+
 QUICK = [
     "data.source.size=[16,16]",
     "optimizer.lr=3e-3",
     "trainer.max_epochs=4",
     "augmentation=none",
-    "logger=none",
-    "callbacks=none",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "deployment.exporter=legacy",
-    "deployment.benchmark.warmup=1",
-    "deployment.benchmark.iterations=5",
-    "deployment.benchmark.throughput_iterations=1",
+    *QUICK_RUN,
 ]
 
 

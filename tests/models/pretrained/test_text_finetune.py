@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, majority_bound, run_dir_from
+from tests.models.pretrained.helpers import QUICK_RUN
 
 QUICK = [
     "data.source.text_column=review",
@@ -18,14 +19,7 @@ QUICK = [
     "data.source.tokenizer.max_len=16",
     "optimizer.lr=1e-3",
     "trainer.max_epochs=4",
-    "logger=none",
-    "callbacks=none",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "deployment.exporter=legacy",
-    "deployment.benchmark.warmup=1",
-    "deployment.benchmark.iterations=5",
-    "deployment.benchmark.throughput_iterations=1",
+    *QUICK_RUN,
 ]
 
 

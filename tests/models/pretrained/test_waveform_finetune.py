@@ -15,6 +15,7 @@ from lightning_app.errors import ConfigError
 from lightning_app.models.pretrained.network import Pretrained
 from tests.conftest import majority_bound, shared_dir
 from tests.data.audio.synth import write_dataset
+from tests.models.pretrained.helpers import QUICK_RUN
 
 RATE, SECONDS = 8000, 0.5  # 4000 samples per clip: 199 frames of the tiny conv encoder
 QUICK = [
@@ -22,14 +23,7 @@ QUICK = [
     f"data.source.duration={SECONDS}",
     "optimizer.lr=3e-3",
     "trainer.max_epochs=8",
-    "logger=none",
-    "callbacks=none",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "deployment.exporter=legacy",
-    "deployment.benchmark.warmup=1",
-    "deployment.benchmark.iterations=5",
-    "deployment.benchmark.throughput_iterations=1",
+    *QUICK_RUN,
 ]
 LORA = {"r": 4, "alpha": 8.0, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
 
@@ -39,13 +33,6 @@ def tiny_w2v(tmp_path_factory):
     from tests.models.pretrained.helpers import build_tiny_wav2vec2
 
     return shared_dir(tmp_path_factory, "tiny-w2v", lambda d: build_tiny_wav2vec2(d, rate=RATE))
-
-
-@pytest.fixture(scope="module")
-def tiny_ast(tmp_path_factory):
-    from tests.models.pretrained.helpers import build_tiny_ast
-
-    return shared_dir(tmp_path_factory, "tiny-ast", build_tiny_ast)
 
 
 @pytest.fixture(scope="module")
