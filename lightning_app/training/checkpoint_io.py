@@ -133,12 +133,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def _supersede(self, path: str) -> None:
         """A new save or removal of ``path``: its waiting save is dropped, and a waiting link to
-        it becomes a save of the checkpoint it was to share."""
+        it keeps the checkpoint it was to share: as a waiting save of that checkpoint, or, if
+        ``path`` reached disk already (a flush that failed part-way), as a link made now."""
         self._links.pop(path, None)
         old = self._waiting.pop(path, None)
         for linked in [p for p, source in self._links.items() if source == path]:
             del self._links[linked]
-            self._waiting[linked] = old
+            if old is None:
+                link_or_copy(path, linked)
+            else:
+                self._waiting[linked] = old
 
     def remove_checkpoint(self, path) -> None:
         self._supersede(str(path))

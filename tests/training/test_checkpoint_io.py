@@ -204,3 +204,31 @@ def test_a_save_outside_coalescing_writes_what_waits_first(tmp_path, clock, save
         io.save_checkpoint({"epoch": 3}, tmp_path / "best.ckpt")
     io.save_checkpoint({"epoch": 4}, tmp_path / "last.ckpt")
     assert saves == ["best.ckpt", "last.ckpt"] and io.waiting == []
+
+
+def test_a_link_whose_source_reached_disk_before_a_failed_flush_keeps_its_state(
+    tmp_path, clock, monkeypatch
+):
+    """The flush wrote best.ckpt, then failed on another file: the link to best.ckpt still
+    waits. A new save of best.ckpt must leave last.ckpt at the state it was to share."""
+    io = AtomicCheckpointIO()
+    best, last, other = (str(tmp_path / n) for n in ("best.ckpt", "last.ckpt", "other.ckpt"))
+    with io.coalescing(1.0):
+        io.save_checkpoint({"epoch": 2}, best)
+        io.link(best, last)
+        io.save_checkpoint({"epoch": 2}, other)
+    real = checkpoint_io.AtomicCheckpointIO._write
+
+    def full_disk(self, checkpoint, path, size):
+        if path == other:
+            raise OSError("disk full")
+        real(self, checkpoint, path, size)
+
+    monkeypatch.setattr(checkpoint_io.AtomicCheckpointIO, "_write", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        io.flush()
+    monkeypatch.setattr(checkpoint_io.AtomicCheckpointIO, "_write", real)
+    with io.coalescing(1.0):
+        io.save_checkpoint({"epoch": 5}, best)
+    io.flush()
+    assert _epoch(best) == 5 and _epoch(last) == 2
