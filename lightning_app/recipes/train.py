@@ -41,6 +41,10 @@ def train(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.run_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.release_freed_memory:
+        from lightning_app.training.allocator import release_freed_memory
+
+        release_freed_memory()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 

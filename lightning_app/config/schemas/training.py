@@ -152,6 +152,7 @@ class TrainConf:
     run_test: bool = True  # test the best checkpoint after fitting
     resume: str | None = None  # a run directory to continue from its last checkpoint
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
+    release_freed_memory: bool = False  # freed blocks of 1 MiB+ back to the system (glibc)
     steps_per_execution: Any = "auto"  # optimizer steps per Lightning step: auto or an int >= 1
     sweep_trial: Any = (
         None  # SweepTrialConf: the Optuna trial this job runs as (set by the sweeper)
