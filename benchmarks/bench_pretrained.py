@@ -10,9 +10,11 @@ random weights, built here (nothing is downloaded), sequence length 128:
    (Linux ``/proc`` peak reset) above the model once built and read in (its weights are mapped
    from the file and become resident on first use), and above the process before the model was
    loaded: LoRA against full fine-tuning, and gradient checkpointing against none under both;
-   at ``--batch`` and at text_finetune's own batch of 16 (``--memory-batches``). Gradients and
-   Adam state (together 3x the weights under full fine-tuning) do not shrink with checkpointing, so its
-   ratio falls as the batch, and with it the activations, grows.
+   at ``--batch`` and at text_finetune's own batch of 16 (``--memory-batches``); each with
+   glibc's default allocator and with ``release_freed_memory`` (freed blocks of 1 MiB and more
+   go back to the system; the default keeps part of the freed activations resident). Gradients
+   and Adam state (together 3x the weights under full fine-tuning) do not shrink with
+   checkpointing, so its ratio falls as the batch, and with it the activations, grows.
 3. The exported ONNX: int8 (dynamic quantization) against fp32 size, batch-1 latency against
    torch eager, and argmax agreement of int8 with fp32 on 256 rows, the model first fine-tuned on
    a synthetic two-class task until it has learnt it (95% held-out accuracy, or
@@ -23,6 +25,7 @@ random weights, built here (nothing is downloaded), sequence length 128:
    text per request (the load generator of bench_serving.py).
 
     python benchmarks/bench_pretrained.py [--size base|small] [--batch 8] [--rounds 3] [--serve]
+        [--only-memory | --only-onnx | --only-serve]
 
 Prints ratios; asserts nothing. Timings depend on what else the machine runs (the load
 average is printed with them). ``--size small`` runs a 4-layer, width-256 model in seconds.
@@ -188,14 +191,19 @@ def _plain_steps(model_dir: Path, batch: int, steps: int) -> list[float]:
 
 
 # -- 2. memory (one process per configuration) ----------------------------------------------------
-def _memory_child(model_dir: str, batch: int, finetune: str, checkpointing: bool) -> None:
+def _memory_child(
+    model_dir: str, batch: int, finetune: str, checkpointing: bool, release: bool
+) -> None:
     import gc
 
     import torch
 
     from lightning_app.models.pretrained.network import Pretrained
+    from lightning_app.training.allocator import release_freed_memory
 
     torch.set_num_threads(1)
+    if release:  # as `lapp train release_freed_memory=true` does before building anything
+        release_freed_memory()
     x, y = _batch(batch)
     gc.collect()
     before = _rss_mb("VmRSS")
@@ -234,13 +242,15 @@ def _rss_mb(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _memory(model_dir: Path, batch: int, finetune: str, checkpointing: bool) -> dict[str, float]:
+def _memory(
+    model_dir: Path, batch: int, finetune: str, checkpointing: bool, release: bool
+) -> dict[str, float]:
     """Peak RSS in MiB over two training steps, in a process of its own: ``train_mb`` above the
     built and warmed model (what training adds), ``total_mb`` above the process before the model
-    was loaded (weights included)."""
+    was loaded (weights included). ``release``: with ``release_freed_memory``."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from benchmarks.bench_pretrained import _memory_child;"
-        "_memory_child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == '1')"
+        "_memory_child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == '1', sys.argv[6] == '1')"
     )
     out = subprocess.run(
         [
@@ -252,6 +262,7 @@ def _memory(model_dir: Path, batch: int, finetune: str, checkpointing: bool) -> 
             str(batch),
             finetune,
             str(int(checkpointing)),
+            str(int(release)),
         ],
         capture_output=True,
         text=True,
@@ -261,13 +272,20 @@ def _memory(model_dir: Path, batch: int, finetune: str, checkpointing: bool) -> 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _print_memory(model_dir: Path, batch: int) -> None:
+def _print_memories(model_dir: Path, batches: list[int]) -> None:
+    for batch in sorted(set(batches)):
+        for release in (False, True):
+            _print_memory(model_dir, batch, release)
+
+
+def _print_memory(model_dir: Path, batch: int, release: bool) -> None:
     runs = {
-        (finetune, ckpt): _memory(model_dir, batch, finetune, ckpt)
+        (finetune, ckpt): _memory(model_dir, batch, finetune, ckpt, release)
         for finetune in ("full", "lora")
         for ckpt in (False, True)
     }
-    print(f"2. training memory, batch {batch} (peak MiB over two steps):")
+    allocator = "release_freed_memory=true" if release else "glibc's default allocator"
+    print(f"2. training memory, batch {batch}, {allocator} (peak MiB over two steps):")
     for key in ("train_mb", "total_mb"):
         m = {k: v[key] for k, v in runs.items()}
         what = "above the loaded model" if key == "train_mb" else "weights included"
@@ -443,6 +461,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help="also part 4 (serving)")
     parser.add_argument("--only-serve", action="store_true", help="part 4 alone")
     parser.add_argument("--only-onnx", action="store_true", help="part 3 alone")
+    parser.add_argument("--only-memory", action="store_true", help="part 2 alone")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server")
     args = parser.parse_args()
@@ -461,6 +480,9 @@ def main() -> None:
         if args.only_onnx:
             _print_onnx(_onnx(model_dir, Path(tmp), train_steps=args.finetune_steps))
             return
+        if args.only_memory:
+            _print_memories(model_dir, [args.batch, *args.memory_batches])
+            return
         ours, plain = [], []
         for _ in range(args.rounds):  # alternate A/B so load changes hit both
             ours += _framework_steps(model_dir, args.batch, args.steps)
@@ -469,8 +491,7 @@ def main() -> None:
             f"\n1. step time: model=pretrained {statistics.median(ours):.3f}s, plain loop "
             f"{statistics.median(plain):.3f}s -> ratio {statistics.median(ours) / statistics.median(plain):.3f}x"
         )
-        for batch in sorted({args.batch, *args.memory_batches}):
-            _print_memory(model_dir, batch)
+        _print_memories(model_dir, [args.batch, *args.memory_batches])
         _print_onnx(_onnx(model_dir, Path(tmp), train_steps=args.finetune_steps))
     print(f"load average after: {os.getloadavg()}")
 
