@@ -12,7 +12,8 @@ random weights, built here (nothing is downloaded), sequence length 128:
    loaded: LoRA against full fine-tuning, and gradient checkpointing against none under both;
    at ``--batch`` and at text_finetune's own batch of 16 (``--memory-batches``); each with
    glibc's default allocator and with ``release_freed_memory`` (freed blocks of 1 MiB and more
-   go back to the system; the default keeps part of the freed activations resident). Gradients
+   go back to the system; the default keeps part of the freed activations resident), with the
+   time of each process's second step under both (one step each: a rough figure). Gradients
    and Adam state (together 3x the weights under full fine-tuning) do not shrink with
    checkpointing, so its ratio falls as the batch, and with it the activations, grows.
 3. The exported ONNX: int8 (dynamic quantization) against fp32 size, batch-1 latency against
@@ -225,12 +226,14 @@ def _memory_child(
     with open("/proc/self/clear_refs", "w") as fh:  # resets the peak (VmHWM) to the current RSS
         fh.write("5")
     for _ in range(2):
+        started = time.perf_counter()
         loss = torch.nn.functional.cross_entropy(net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        step_s = time.perf_counter() - started  # the second step's is reported
     peak = _rss_mb("VmHWM")
-    print(json.dumps({"train_mb": peak - base, "total_mb": peak - before}))
+    print(json.dumps({"train_mb": peak - base, "total_mb": peak - before, "step_s": step_s}))
 
 
 def _rss_mb(field: str) -> float:
@@ -274,11 +277,15 @@ def _memory(
 
 def _print_memories(model_dir: Path, batches: list[int]) -> None:
     for batch in sorted(set(batches)):
-        for release in (False, True):
-            _print_memory(model_dir, batch, release)
+        default, release = (_print_memory(model_dir, batch, r) for r in (False, True))
+        steps = ", ".join(
+            f"{ft}{' + checkpointing' if ck else ''} {release[ft, ck]['step_s'] / default[ft, ck]['step_s']:.2f}x"
+            for ft, ck in default
+        )
+        print(f"   second step's time, release_freed_memory against default: {steps}")
 
 
-def _print_memory(model_dir: Path, batch: int, release: bool) -> None:
+def _print_memory(model_dir: Path, batch: int, release: bool) -> dict:
     runs = {
         (finetune, ckpt): _memory(model_dir, batch, finetune, ckpt, release)
         for finetune in ("full", "lora")
@@ -295,6 +302,7 @@ def _print_memory(model_dir: Path, batch: int, release: bool) -> None:
             f"{m['full', True]:6.0f} -> {m['full', True] / m['full', False]:.2f}x, lora "
             f"{m['lora', True]:6.0f} -> {m['lora', True] / m['lora', False]:.2f}x"
         )
+    return runs
 
 
 # -- 3. ONNX fp32 / int8 ----------------------------------------------------------------------
