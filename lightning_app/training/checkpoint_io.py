@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import os
 import shutil
 import time
@@ -33,27 +34,45 @@ def _tensor_bytes(value: Any) -> int:
     return 0
 
 
-def snapshot(value: Any) -> Any:
+class CheckpointTooLarge(Exception):
+    """A :func:`snapshot` would copy more tensor bytes than its budget."""
+
+
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def snapshot(value: Any, budget: float = math.inf) -> Any:
     """A copy of a checkpoint that later training cannot change: containers are copied (their
     type and attributes kept, e.g. a state dict's ``_metadata``), tensors cloned.
 
     A third of the time ``torch.save`` takes to serialize the same checkpoint.
+
+    Raises:
+        CheckpointTooLarge: the tensors come to more than ``budget`` bytes; at most ``budget``
+            bytes were copied (a copy of a large checkpoint costs as much memory as the model).
     """
+    return _copy(value, [budget])
+
+
+def _copy(value: Any, left: list[float]) -> Any:
     kind = type(value)
+    if kind in _ATOMIC:
+        return value
     if kind is dict:
-        return {k: snapshot(v) for k, v in value.items()}
+        return {k: _copy(v, left) for k, v in value.items()}
     if isinstance(value, torch.Tensor):
+        left[0] -= value.numel() * value.element_size()
+        if left[0] < 0:
+            raise CheckpointTooLarge
         return value.detach().clone()
     if kind is list:
-        return [snapshot(v) for v in value]
+        return [_copy(v, left) for v in value]
     if kind is tuple:
-        return tuple(snapshot(v) for v in value)
-    if value is None or kind in (str, int, float, bool):
-        return value
+        return tuple(_copy(v, left) for v in value)
     if isinstance(value, dict):  # OrderedDict state dicts, AttributeDict hyperparameters
         copied = copy.copy(value)
         for key, item in value.items():
-            copied[key] = snapshot(item)
+            copied[key] = _copy(item, left)
         return copied
     return copy.deepcopy(value)
 
@@ -98,13 +117,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         path = str(path)
         self._supersede(path)
-        size = _tensor_bytes(checkpoint)
-        if self._interval > 0 and size <= SMALL_CHECKPOINT_BYTES and not self._due():
-            self._waiting[path] = snapshot(checkpoint)
-            return
+        if self._interval > 0 and not self._due():
+            try:  # one walk copies the checkpoint and checks its size
+                self._waiting[path] = snapshot(checkpoint, SMALL_CHECKPOINT_BYTES)
+                return
+            except CheckpointTooLarge:
+                pass  # written at once
         if self._waiting or self._links:  # older saves first: a kill between leaves no newer
             self.flush()  # checkpoint that names files not yet written
-        self._write(checkpoint, path, size)
+        self._write(checkpoint, path, _tensor_bytes(checkpoint))
 
     def link(self, source: str, path: str) -> None:
         """``path`` as a second name of ``source``'s checkpoint (:func:`link_or_copy`), once

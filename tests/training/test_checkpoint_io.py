@@ -130,6 +130,20 @@ def test_a_large_checkpoint_is_written_at_once(tmp_path, clock, saves, monkeypat
     assert saves == ["last.ckpt"] and io.waiting == []
 
 
+def test_a_snapshot_stops_copying_at_its_budget():
+    big = torch.zeros(1000)  # 4000 bytes
+    small = torch.zeros(10)
+    copied = checkpoint_io.snapshot({"a": small, "b": [big]}, budget=4040)
+    assert torch.equal(copied["b"][0], big) and copied["b"][0] is not big
+    cloned = []
+    real_clone = torch.Tensor.clone
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.Tensor, "clone", lambda t: cloned.append(t.numel()) or real_clone(t))
+        with pytest.raises(checkpoint_io.CheckpointTooLarge):
+            checkpoint_io.snapshot({"a": small, "b": [big], "c": small}, budget=4039)
+    assert cloned == [10]  # the tensor over the budget was not copied
+
+
 def test_what_waits_is_a_copy_later_training_cannot_change(tmp_path, clock):
     from collections import OrderedDict
 
