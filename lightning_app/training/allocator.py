@@ -11,8 +11,9 @@ A fixed threshold (which also ends the raising) maps each new block from ``thres
 on its own (free heap space that fits is still used first), returned when freed. The price is
 that the next step's blocks are new pages the kernel must zero: a BERT-base fine-tuning step on
 one thread took 1.0-1.3x as long, and the memory training adds above the loaded model peaked
-19-76 % lower (README: Pretrained models, Training memory). The setting holds for the rest of the process: later runs in it (sweep trials
-under Hydra's basic launcher) release freed memory too.
+19-76 % lower (README: Pretrained models, Training memory). The setting holds for the rest of
+the process: later runs in it (sweep trials under Hydra's basic launcher) release freed memory
+too.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 pass  # written at once
         if self._waiting or self._links:  # older saves first: a kill between leaves no newer
             self.flush()  # checkpoint that names files not yet written
-        self._write(checkpoint, path, _tensor_bytes(checkpoint))
+        self._write(checkpoint, path, _tensor_bytes(checkpoint) <= SMALL_CHECKPOINT_BYTES)
 
     def link(self, source: str, path: str) -> None:
         """``path`` as a second name of ``source``'s checkpoint (:func:`link_or_copy`), once
@@ -141,7 +141,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """Write every waiting checkpoint, then its links."""
         while self._waiting:
             path, checkpoint = next(iter(self._waiting.items()))
-            self._write(checkpoint, path, _tensor_bytes(checkpoint))
+            self._write(checkpoint, path, True)  # small: its snapshot kept within the budget
             del self._waiting[path]
         while self._links:
             path, source = next(iter(self._links.items()))
@@ -173,11 +173,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.flush()
         super().teardown()
 
-    def _write(self, checkpoint: dict[str, Any], path: str, size: int) -> None:
+    def _write(self, checkpoint: dict[str, Any], path: str, small: bool) -> None:
         self._last_write = time.monotonic()
         # Per-epoch checkpoints skip fsync (a few ms each): the rename alone keeps them whole
         # when the process is killed, which is what `resume` relies on.
-        if size > SMALL_CHECKPOINT_BYTES:
+        if not small:
             atomic_write(path, lambda fh: torch.save(checkpoint, fh), durable=False)
             return
         # torch.save straight into a file makes many small writes: ~3x the time of serializing
