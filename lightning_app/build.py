@@ -321,9 +321,10 @@ def build_trainer(
 
     from lightning_app.distributed.processes import use_child_rank_launcher
     from lightning_app.training.checkpoint_io import AtomicCheckpointIO
-    from lightning_app.training.compat import skip_needless_result_moves
+    from lightning_app.training.compat import fast_progress_state_dicts, skip_needless_result_moves
 
     skip_needless_result_moves()  # `self.log` costs more than a small model's epoch otherwise
+    fast_progress_state_dicts()  # every checkpoint holds the loops' progress counters
     trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True, enum_to_str=True)
     if not trainer_cfg["enable_progress_bar"]:
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]

@@ -101,6 +101,51 @@ def test_export_benchmark_f1_agrees_with_training_on_an_absent_class() -> None:
     assert exported["test_acc"] == pytest.approx(0.7)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_classification_scores_are_torchmetrics_accuracy_and_macro_f1_to_the_bit(seed) -> None:
+    """One confusion matrix gives what torchmetrics' Accuracy and F1Score(macro) give, over
+    several batches, with classes absent from the targets (some predicted, some not), logits or
+    class indices as predictions, and no batch at all."""
+    import warnings
+
+    import torchmetrics
+
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(12):
+        classes = int(torch.randint(2, 12, (1,), generator=g))
+        used = int(torch.randint(1, classes + 1, (1,), generator=g))
+        scores = metrics.make_metrics("classification", classes)
+        acc = torchmetrics.Accuracy(task="multiclass", num_classes=classes)
+        f1 = torchmetrics.F1Score(task="multiclass", num_classes=classes, average="macro")
+        for _ in range(int(torch.randint(0, 4, (1,), generator=g))):
+            n = int(torch.randint(1, 50, (1,), generator=g))
+            y = torch.randint(0, used, (n,), generator=g)
+            if trial % 2:
+                pred = torch.randn(n, classes, generator=g)
+            else:
+                pred = torch.randint(0, classes, (n,), generator=g)
+            for metric in (scores, acc, f1):
+                metric.update(pred, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # compute before any update warns
+            got, want_acc, want_f1 = scores.compute(), acc.compute(), f1.compute()
+        assert list(got) == ["acc", "f1"]
+        assert torch.equal(got["acc"], want_acc) and torch.equal(got["f1"], want_f1)
+
+
+def test_classification_scores_keep_their_names_through_clone_and_pickle() -> None:
+    import pickle
+
+    scores = metrics.make_metrics("classification", 3).clone(prefix="val/")
+    scores.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
+    copied = pickle.loads(pickle.dumps(scores))
+    assert type(copied["scores"]) is metrics.ClassificationScores
+    assert {k: round(float(v), 4) for k, v in copied.compute().items()} == {
+        "val/acc": round(2 / 3, 4),
+        "val/f1": round((1 + 2 / 3 + 0) / 3, 4),
+    }
+
+
 def test_regression_metrics_match_training_and_their_definitions() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=37).astype(np.float32)

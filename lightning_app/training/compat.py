@@ -12,6 +12,8 @@ than the code paths that rely on it. The pins in ``pyproject.toml`` name the ser
 - The subprocess launcher of DDP/FSDP strategies: ``_SubprocessScriptLauncher``, its
   children-spawning check, ``strategy._launcher`` and Fabric's thread-count helper.
 - ``_ResultMetric.to``, the store behind ``self.log``: :func:`skip_needless_result_moves`.
+- ``_BaseProgress.state_dict``, the loops' progress counters in every checkpoint:
+  :func:`fast_progress_state_dicts`.
 - A logger's ``_log_model`` (MLflow, W&B): :func:`logs_checkpoint_files`.
 - ``FSDPStrategy._setup_model`` (it wraps with ``device_id=root_device.index``, None on CPU,
   which FSDP refuses) and the activation-checkpointing step after it: :class:`FsdpStrategySeam`.
@@ -21,6 +23,7 @@ than the code paths that rely on it. The pins in ``pyproject.toml`` name the ser
 
 from __future__ import annotations
 
+import dataclasses
 from copy import deepcopy
 from typing import Any
 
@@ -31,6 +34,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.loops.progress import _BaseProgress
 from pytorch_lightning.strategies import FSDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
@@ -41,6 +45,7 @@ __all__ = [
     "CsvWriterSeam",
     "FsdpStrategySeam",
     "ScriptLauncherSeam",
+    "fast_progress_state_dicts",
     "is_subprocess_script_launcher",
     "logs_checkpoint_files",
     "raw_optimizer_step",
@@ -234,6 +239,38 @@ def skip_needless_result_moves() -> None:
     for all of them. Idempotent; applies to the whole process.
     """
     _ResultMetric.to = _result_metric_to
+
+
+_PROGRESS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _progress_state_dict(self: Any) -> dict:
+    names = _PROGRESS_FIELDS.get(type(self))
+    if names is None:
+        names = _PROGRESS_FIELDS[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+    state = {}
+    for name in names:
+        value = getattr(self, name)
+        kind = type(value)
+        if kind is int or kind is bool:
+            state[name] = value
+        elif isinstance(value, _BaseProgress):
+            state[name] = _progress_state_dict(value)
+        else:  # as `dataclasses.asdict` copies any other value
+            state[name] = deepcopy(value)
+    return state
+
+
+def fast_progress_state_dicts() -> None:
+    """Make the loops' progress counters give their state without ``dataclasses.asdict``.
+
+    Every checkpoint holds the state of all four loops: some 40 progress dataclasses of
+    integer counters, which ``asdict`` copies recursively (~65 µs of a ~165 µs checkpoint dump
+    here, at every epoch end). The same dict (same keys in field order, same values) is built
+    directly; a field that is not an integer, flag or nested progress is deep-copied, as
+    ``asdict`` does. Idempotent; applies to the whole process.
+    """
+    _BaseProgress.state_dict = _progress_state_dict
 
 
 def logs_checkpoint_files(logger: Any) -> bool:

@@ -239,6 +239,45 @@ def test_logged_values_are_the_same_with_skipped_moves(tmp_path) -> None:
         _ResultMetric.to = saved
 
 
+def test_progress_state_dicts_match_dataclasses_asdict(tmp_path, monkeypatch) -> None:
+    """The loops' checkpoint state, fast path against Lightning's ``asdict``, after a fit that
+    moved every counter; a field of another type is copied, not shared."""
+    import dataclasses
+    import json
+
+    from pytorch_lightning.loops.progress import _BaseProgress
+
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(BoringModel())
+    loops = (trainer.fit_loop, trainer.validate_loop, trainer.test_loop, trainer.predict_loop)
+    monkeypatch.setattr(_BaseProgress, "state_dict", lambda self: dataclasses.asdict(self))
+    expected = [loop.state_dict() for loop in loops]
+    compat.fast_progress_state_dicts()
+    assert _BaseProgress.state_dict is compat._progress_state_dict
+    fast = [loop.state_dict() for loop in loops]
+    # json: the same keys in the same order, the same values, ints stay ints
+    assert json.dumps(fast) == json.dumps(expected)
+    counters = expected[0]["epoch_loop.batch_progress"]["total"]
+    assert counters["completed"] == 6 and expected[0]["epoch_progress"]["total"]["completed"] == 2
+
+    @dataclasses.dataclass
+    class Listed(_BaseProgress):
+        seen: list = dataclasses.field(default_factory=lambda: [[1]])
+
+    listed = Listed()
+    state = listed.state_dict()
+    assert state == {"seen": [[1]]} and state["seen"][0] is not listed.seen[0]
+
+
 def test_fsdp_on_cpu_is_refused_for_lightnings_class_only() -> None:
     # The accelerator connector checks `type(strategy) is FSDPStrategy`: a subclass on CPU passes.
     # If this starts failing, Lightning changed the check (fsdp_cpu would be refused or no
