@@ -17,6 +17,19 @@ from pytorch_lightning.strategies.launchers.subprocess_script import _Subprocess
 from lightning_app.training import compat
 
 
+def _bare_trainer(root, **limits) -> pl.Trainer:
+    """A two-epoch Trainer without logger, checkpoints, progress bar or summary."""
+    return pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        **limits,
+    )
+
+
 def _params(fn) -> list[str]:
     return list(inspect.signature(fn).parameters)
 
@@ -213,16 +226,7 @@ def test_logged_values_are_the_same_with_skipped_moves(tmp_path) -> None:
 
     def fit() -> float:
         torch.manual_seed(0)
-        trainer = pl.Trainer(
-            max_epochs=2,
-            limit_train_batches=4,
-            limit_val_batches=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
+        trainer = _bare_trainer(tmp_path, limit_train_batches=4, limit_val_batches=0)
         trainer.fit(Logging())
         return trainer.callback_metrics["loss"].item()
 
@@ -247,16 +251,7 @@ def test_progress_state_dicts_match_dataclasses_asdict(tmp_path, monkeypatch) ->
 
     from pytorch_lightning.loops.progress import _BaseProgress
 
-    trainer = pl.Trainer(
-        max_epochs=2,
-        limit_train_batches=3,
-        limit_val_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = _bare_trainer(tmp_path, limit_train_batches=3, limit_val_batches=2)
     trainer.fit(BoringModel())
     loops = (trainer.fit_loop, trainer.validate_loop, trainer.test_loop, trainer.predict_loop)
     monkeypatch.setattr(_BaseProgress, "state_dict", lambda self: dataclasses.asdict(self))
