@@ -130,7 +130,25 @@ def test_classification_scores_are_torchmetrics_accuracy_and_macro_f1_to_the_bit
             warnings.simplefilter("ignore")  # compute before any update warns
             got, want_acc, want_f1 = scores.compute(), acc.compute(), f1.compute()
         assert list(got) == ["acc", "f1"]
-        assert torch.equal(got["acc"], want_acc) and torch.equal(got["f1"], want_f1)
+        for name, want in (("acc", want_acc), ("f1", want_f1)):
+            assert got[name].dtype == want.dtype and torch.equal(got[name], want)
+
+
+def test_classification_scores_have_torchmetrics_dtypes_under_another_default_dtype() -> None:
+    import torchmetrics
+
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        scores = metrics.make_metrics("classification", 3)
+        acc = torchmetrics.Accuracy(task="multiclass", num_classes=3)
+        f1 = torchmetrics.F1Score(task="multiclass", num_classes=3, average="macro")
+        for metric in (scores, acc, f1):
+            metric.update(torch.tensor([0, 2, 2]), torch.tensor([0, 1, 2]))
+        got = scores.compute()
+        assert (got["acc"].dtype, got["f1"].dtype) == (acc.compute().dtype, f1.compute().dtype)
+    finally:
+        torch.set_default_dtype(saved)
 
 
 def test_classification_scores_keep_their_names_through_clone_and_pickle() -> None:
@@ -144,6 +162,48 @@ def test_classification_scores_keep_their_names_through_clone_and_pickle() -> No
         "val/acc": round(2 / 3, 4),
         "val/f1": round((1 + 2 / 3 + 0) / 3, 4),
     }
+
+
+@pytest.mark.parametrize(
+    ("pred", "target", "message"),
+    [
+        (torch.tensor([-3, 1]), torch.tensor([1, 1]), r"predicted classes must lie in \[0, 3\)"),
+        (torch.tensor([0, 1]), torch.tensor([0, 3]), r"targets must lie in \[0, 3\).*0 to 3"),
+        (torch.tensor([0, 1]), torch.tensor([-1, 1]), r"targets must lie in \[0, 3\)"),
+        (torch.randn(2, 3), torch.tensor([0.5, 1.0]), "targets must be class indices"),
+    ],
+)
+def test_classification_scores_refuse_indices_outside_the_classes(pred, target, message) -> None:
+    """A negative or too large index would land in another class's cell of the matrix, where
+    torchmetrics' own check (it counts distinct values) lets it through."""
+    scores = metrics.make_metrics("classification", 3)
+    with pytest.raises(ValueError, match=message):
+        scores.update(pred, target)
+
+
+def test_classification_scores_class_is_one_class_across_threads(monkeypatch) -> None:
+    """Threads that ask for the class at once (a sweep's lanes) get one class, the module's."""
+    import sys
+    import threading
+
+    monkeypatch.delitem(vars(metrics), "ClassificationScores", raising=False)
+    start, made = threading.Barrier(8), []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: a race shows every time
+
+    def make() -> None:
+        start.wait()
+        made.append(type(metrics.make_metrics("classification", 3)["scores"]))
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(set(made)) == 1 and made[0] is metrics.ClassificationScores
 
 
 def test_regression_metrics_match_training_and_their_definitions() -> None:

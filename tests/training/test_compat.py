@@ -243,9 +243,10 @@ def test_logged_values_are_the_same_with_skipped_moves(tmp_path) -> None:
         _ResultMetric.to = saved
 
 
-def test_progress_state_dicts_match_dataclasses_asdict(tmp_path, monkeypatch) -> None:
-    """The loops' checkpoint state, fast path against Lightning's ``asdict``, after a fit that
-    moved every counter; a field of another type is copied, not shared."""
+def test_progress_state_dicts_match_lightnings_own(tmp_path, monkeypatch) -> None:
+    """The loops' checkpoint state, fast path against Lightning's own ``state_dict`` (kept by
+    the seam before it replaces it), after a fit that moved every counter; an object with a
+    field of another kind is Lightning's own conversion, nested dataclasses and copies too."""
     import dataclasses
     import json
 
@@ -254,7 +255,7 @@ def test_progress_state_dicts_match_dataclasses_asdict(tmp_path, monkeypatch) ->
     trainer = _bare_trainer(tmp_path, limit_train_batches=3, limit_val_batches=2)
     trainer.fit(BoringModel())
     loops = (trainer.fit_loop, trainer.validate_loop, trainer.test_loop, trainer.predict_loop)
-    monkeypatch.setattr(_BaseProgress, "state_dict", lambda self: dataclasses.asdict(self))
+    monkeypatch.setattr(_BaseProgress, "state_dict", compat._PROGRESS_STATE_DICT)
     expected = [loop.state_dict() for loop in loops]
     compat.fast_progress_state_dicts()
     assert _BaseProgress.state_dict is compat._progress_state_dict
@@ -265,12 +266,19 @@ def test_progress_state_dicts_match_dataclasses_asdict(tmp_path, monkeypatch) ->
     assert counters["completed"] == 6 and expected[0]["epoch_progress"]["total"]["completed"] == 2
 
     @dataclasses.dataclass
-    class Listed(_BaseProgress):
-        seen: list = dataclasses.field(default_factory=lambda: [[1]])
+    class Point:
+        x: int = 1
 
-    listed = Listed()
-    state = listed.state_dict()
-    assert state == {"seen": [[1]]} and state["seen"][0] is not listed.seen[0]
+    @dataclasses.dataclass
+    class Other(_BaseProgress):
+        count: int = 2
+        seen: list = dataclasses.field(default_factory=lambda: [[1]])
+        where: Point = dataclasses.field(default_factory=Point)
+
+    other = Other()
+    state = other.state_dict()
+    assert state == dataclasses.asdict(other) == {"count": 2, "seen": [[1]], "where": {"x": 1}}
+    assert state["seen"][0] is not other.seen[0]
 
 
 def test_fsdp_on_cpu_is_refused_for_lightnings_class_only() -> None:
