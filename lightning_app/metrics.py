@@ -7,7 +7,7 @@
   sweep's ``direction: auto`` all ask it.
 - Computation: :func:`make_metrics` is the torchmetrics collection the LightningModule logs;
   :func:`evaluate` runs the same collection over arrays (the export benchmark), so training
-  and export report the same accuracy and macro-F1.
+  and export report the same accuracy and macro-F1 (both from ``lightning_app/scores.py``).
 
 torch and torchmetrics are imported inside the functions that compute: config validation and
 the sweep read names and directions without paying for them.
@@ -15,12 +15,10 @@ the sweep read names and directions without paying for them.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
     import torchmetrics
 
 LOSS = "loss"
@@ -89,14 +87,15 @@ def resolve_mode(metric: str, mode: str) -> str:
 
 
 def make_metrics(task: str, num_outputs: int) -> torchmetrics.MetricCollection:
-    """Classification: accuracy and macro F1 (from one :class:`ClassificationScores`);
-    regression: MSE, MAE and R2. ``compute()`` gives ``{name: value}`` in ``TASK_METRICS``
-    order."""
+    """Classification: accuracy and macro F1 (from one
+    :class:`~lightning_app.scores.ClassificationScores`); regression: MSE, MAE and R2.
+    ``compute()`` gives ``{name: value}`` in ``TASK_METRICS`` order."""
     import torchmetrics
 
     if task == "classification":
-        scores = _classification_scores_class()(num_outputs)
-        return torchmetrics.MetricCollection({"scores": scores})
+        from lightning_app.scores import ClassificationScores
+
+        return torchmetrics.MetricCollection({"scores": ClassificationScores(num_outputs)})
     return torchmetrics.MetricCollection(
         {
             "mse": torchmetrics.MeanSquaredError(),
@@ -104,97 +103,6 @@ def make_metrics(task: str, num_outputs: int) -> torchmetrics.MetricCollection:
             "r2": torchmetrics.R2Score(),
         }
     )
-
-
-def classification_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Accuracy and macro F1 of a confusion matrix (rows: targets, columns: predictions).
-
-    torchmetrics' ``Accuracy(task="multiclass")`` and ``F1Score(task="multiclass",
-    average="macro")``, to the bit: the same counts, divisions and reductions. A class neither
-    present nor predicted is left out of the macro average; a class without true positives
-    scores 0.
-    """
-    import torch
-
-    tp = confusion.diagonal()
-    fn = confusion.sum(1) - tp
-    fp = confusion.sum(0) - tp
-    acc = _safe_divide(tp.sum(), (tp + fn).sum())
-    f1 = _safe_divide(2.0 * tp, 2.0 * tp + 1.0 * fn + fp)
-    weights = torch.ones_like(f1)
-    weights[tp + fp + fn == 0] = 0.0
-    return {"acc": acc, "f1": _safe_divide(weights * f1, weights.sum(-1, keepdim=True)).sum(-1)}
-
-
-def _safe_divide(num: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:
-    """``num / denom`` in floating point, 0 where ``denom`` is 0 (as torchmetrics divides)."""
-    import torch
-
-    num = num if num.is_floating_point() else num.float()
-    denom = denom if denom.is_floating_point() else denom.float()
-    zero = torch.zeros((), dtype=torch.float32, device=num.device)  # torchmetrics' float zero
-    return torch.where(denom != 0, num / denom, zero)
-
-
-_CLASS_LOCK = threading.Lock()
-
-
-def _classification_scores_class() -> type:
-    """``ClassificationScores``, defined once, on first use, and kept as a module attribute."""
-    with _CLASS_LOCK:  # threads asking at once must share one class (pickle looks it up here)
-        known = globals().get("ClassificationScores")
-        if known is None:
-            known = globals()["ClassificationScores"] = _define_classification_scores()
-        return known
-
-
-def _define_classification_scores() -> type:
-    from torchmetrics.classification import MulticlassConfusionMatrix
-
-    class ClassificationScores(MulticlassConfusionMatrix):
-        """Accuracy and macro F1 (:func:`classification_scores`) from one confusion matrix.
-
-        torchmetrics' ``Accuracy`` and ``F1Score`` would each keep, check and update their own
-        counts: here about 90 us an update against 30 us, and 230 us against 130 us for a
-        validation epoch's update, compute and reset, which add up on a small model's epochs of
-        a few milliseconds. The matrix is summed across processes as their counts are.
-
-        Class indices (targets, and integer predictions) must lie in ``[0, num_classes)``:
-        torchmetrics only counts the distinct values, and a confusion matrix would put a
-        negative index into another class's cell.
-        """
-
-        def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-            if self.validate_args:
-                _check_class_indices(target, self.num_classes, "targets")
-                if not preds.is_floating_point():
-                    _check_class_indices(preds, self.num_classes, "predicted classes")
-            super().update(preds, target)
-
-        def compute(self) -> dict[str, torch.Tensor]:
-            return classification_scores(super().compute())
-
-    ClassificationScores.__module__ = __name__
-    ClassificationScores.__qualname__ = "ClassificationScores"
-    return ClassificationScores
-
-
-def _check_class_indices(values: torch.Tensor, num_classes: int, what: str) -> None:
-    if values.is_floating_point() or values.is_complex():
-        raise ValueError(f"{what} must be class indices (an integer tensor), got {values.dtype}")
-    if values.numel() and not 0 <= int(values.min()) <= int(values.max()) < num_classes:
-        raise ValueError(
-            f"{what} must lie in [0, {num_classes}) for {num_classes} classes; got values "
-            f"from {int(values.min())} to {int(values.max())}"
-        )
-
-
-def __getattr__(name: str) -> Any:
-    # ClassificationScores subclasses a torchmetrics class: built on first use, so that config
-    # validation and the sweep read names without importing torchmetrics. Pickle finds it here.
-    if name == "ClassificationScores":
-        return _classification_scores_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def evaluate(task: str, outputs: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, Any]:

@@ -13,6 +13,7 @@ from lightning_app import metrics
 from lightning_app.config.validate import resolve_monitor
 from lightning_app.export import benchmark as bench
 from lightning_app.models.module import LitModel
+from lightning_app.scores import ClassificationScores
 from lightning_app.sweep.objectives import guess_direction, resolve_objectives
 
 
@@ -157,7 +158,7 @@ def test_classification_scores_keep_their_names_through_clone_and_pickle() -> No
     scores = metrics.make_metrics("classification", 3).clone(prefix="val/")
     scores.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
     copied = pickle.loads(pickle.dumps(scores))
-    assert type(copied["scores"]) is metrics.ClassificationScores
+    assert type(copied["scores"]) is ClassificationScores
     assert {k: round(float(v), 4) for k, v in copied.compute().items()} == {
         "val/acc": round(2 / 3, 4),
         "val/f1": round((1 + 2 / 3 + 0) / 3, 4),
@@ -179,31 +180,6 @@ def test_classification_scores_refuse_indices_outside_the_classes(pred, target, 
     scores = metrics.make_metrics("classification", 3)
     with pytest.raises(ValueError, match=message):
         scores.update(pred, target)
-
-
-def test_classification_scores_class_is_one_class_across_threads(monkeypatch) -> None:
-    """Threads that ask for the class at once (a sweep's lanes) get one class, the module's."""
-    import sys
-    import threading
-
-    monkeypatch.delitem(vars(metrics), "ClassificationScores", raising=False)
-    start, made = threading.Barrier(8), []
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads often: a race shows every time
-
-    def make() -> None:
-        start.wait()
-        made.append(type(metrics.make_metrics("classification", 3)["scores"]))
-
-    threads = [threading.Thread(target=make) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert len(set(made)) == 1 and made[0] is metrics.ClassificationScores
 
 
 def test_regression_metrics_match_training_and_their_definitions() -> None:
